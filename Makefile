@@ -1,0 +1,56 @@
+# mnistlab: every set-up step lives here, so a fresh machine needs only `make book` or `make test`.
+#
+#   make book    build the whole book (installs the locked environment, fetches MNIST, releases the
+#                student notebooks the book links to, executes every chapter)
+#   make test    run every test: the library, the data chain, the strict book build, the browser
+#                check of the built pages and the real nbgrader runs
+#   make bench   print the speed figures (`mnistlab bench`)
+#   make lock    re-pin requirements.lock from the current environment (after changing dependencies)
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: install data release book test bench lock clean system-deps
+
+install: $(STAMP)
+
+# The environment is exactly requirements.lock; the package itself is installed editable on top,
+# without resolving anything again (--no-deps), so nothing drifts from the lock.
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=23"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Debian's headless Chromium for the browser test of the rendered book (root on CI and here).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+data: install
+	$(BIN)/mnistlab data fetch --no-progress
+
+release: install
+	cd assignments && ../$(BIN)/nbgrader generate_assignment --all --force
+
+book: install data release
+	$(BIN)/jupyter-book build --all -W -n --keep-going .
+
+test: install system-deps data
+	$(BIN)/python -m pytest
+
+bench: install data
+	-$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet torch==2.13.0 || \
+	  echo "PyTorch could not be installed: the benchmark runs without the comparison"
+	$(BIN)/mnistlab bench
+
+lock:
+	$(BIN)/python -m pip freeze --all --exclude-editable | grep -vE '^(mnistlab|pip)==' > requirements.lock
+
+clean:
+	rm -rf _build .pytest_cache .hypothesis assignments/release assignments/autograded assignments/feedback

@@ -1,0 +1,74 @@
+"""The training loop on small synthetic problems (chapter 5)."""
+
+import numpy as np
+import pytest
+
+from mnistlab.model import MLP
+from mnistlab.train import History, train
+
+
+def _blobs(n=400, d=8, c=3, seed=0):
+    """Well-separated Gaussian blobs: any working trainer gets ~100%."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((c, d)) * 4
+    y = rng.integers(0, c, size=n)
+    x = centers[y] + rng.standard_normal((n, d))
+    return (x[: n // 2], y[: n // 2]), (x[n // 2 :], y[n // 2 :])
+
+
+def test_training_learns_and_records_history():
+    data = _blobs()
+    model = MLP([8, 16, 3], rng=0)
+    history = train(model, data, optim_config={"learning_rate": 0.05}, batch_size=32, epochs=5, rng=0, progress=False)
+    assert isinstance(history, History)
+    assert history.epochs == 5
+    assert len(history.batch_loss) == 5 * 7  # ceil(200 / 32) batches per epoch
+    assert history.loss[-1] < history.loss[0]
+    assert history.val_acc[-1] > 0.95
+    assert all(t > 0 for t in history.epoch_time)
+    assert "epoch  5" in history.summary()
+
+
+def test_training_is_reproducible_with_a_seed():
+    runs = []
+    for _ in range(2):
+        model = MLP([8, 16, 3], rng=1)
+        runs.append(train(model, _blobs(), epochs=2, rng=7, progress=False).batch_loss)
+    assert runs[0] == runs[1]
+
+
+def test_custom_update_rule_and_lr_decay():
+    seen = []
+
+    def my_sgd(w, dw, config):
+        seen.append(config["learning_rate"])
+        return w - config["learning_rate"] * dw, config
+
+    model = MLP([8, 4, 3], rng=0)
+    train(model, _blobs(n=64), update_rule=my_sgd, optim_config={"learning_rate": 1.0},
+          batch_size=32, epochs=2, lr_decay=0.5, rng=0, progress=False)
+    assert seen[0] == 1.0 and seen[-1] == 0.5
+
+
+def test_diverging_loss_raises_a_clear_error():
+    model = MLP([8, 16, 3], rng=0)
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        with np.errstate(all="ignore"):
+            train(model, _blobs(), update_rule="sgd", optim_config={"learning_rate": 1e30}, epochs=3, progress=False)
+
+
+def test_misaligned_data_rejected():
+    (x, y), val = _blobs()
+    with pytest.raises(ValueError, match="differ in length"):
+        train(MLP([8, 3]), ((x, y[:-1]), val), progress=False)
+
+
+def test_unknown_rule_rejected():
+    with pytest.raises(ValueError, match="unknown update_rule"):
+        train(MLP([8, 3]), _blobs(), update_rule="adam", progress=False)
+
+
+def test_progress_bar_writes_epoch_lines(capsys):
+    train(MLP([8, 3], rng=0), _blobs(n=64), epochs=2, rng=0, progress=True)
+    err = capsys.readouterr()
+    assert "epoch  2" in err.out + err.err
