@@ -14,6 +14,20 @@ from __future__ import annotations
 import numpy as np
 
 
+def _with_defaults(config: dict | None, **defaults) -> dict:
+    """The rule's config dict (a new one if None) with missing hyperparameters filled in."""
+    config = {} if config is None else config
+    for key, value in defaults.items():
+        config.setdefault(key, value)
+    return config
+
+
+def _state(config: dict, key: str, w: np.ndarray) -> np.ndarray:
+    """The rule's state ``config[key]``, zeros of ``w``'s shape on the first step."""
+    state = config.get(key)
+    return np.zeros_like(w) if state is None else state
+
+
 def sgd(w: np.ndarray, dw: np.ndarray, config: dict | None = None):
     """Vanilla stochastic gradient descent: ``w - learning_rate * dw``.
 
@@ -31,9 +45,7 @@ def sgd(w: np.ndarray, dw: np.ndarray, config: dict | None = None):
     next_w : ndarray, shape of ``w``
     config : dict
     """
-    if config is None:
-        config = {}
-    config.setdefault("learning_rate", 1e-2)
+    config = _with_defaults(config, learning_rate=1e-2)
     return w - config["learning_rate"] * dw, config
 
 
@@ -59,13 +71,8 @@ def sgd_momentum(w: np.ndarray, dw: np.ndarray, config: dict | None = None):
     next_w : ndarray, shape of ``w``
     config : dict, with the updated ``velocity``
     """
-    if config is None:
-        config = {}
-    config.setdefault("learning_rate", 1e-2)
-    config.setdefault("momentum", 0.9)
-    v = config.get("velocity")
-    if v is None:
-        v = np.zeros_like(w)
+    config = _with_defaults(config, learning_rate=1e-2, momentum=0.9)
+    v = _state(config, "velocity", w)
     v = config["momentum"] * v - config["learning_rate"] * dw
     config["velocity"] = v
     return w + v, config
@@ -94,13 +101,8 @@ def sgd_momentum_pytorch(w: np.ndarray, dw: np.ndarray, config: dict | None = No
     next_w : ndarray, shape of ``w``
     config : dict, with the updated ``buffer``
     """
-    if config is None:
-        config = {}
-    config.setdefault("learning_rate", 1e-2)
-    config.setdefault("momentum", 0.9)
-    buf = config.get("buffer")
-    if buf is None:
-        buf = np.zeros_like(w)
+    config = _with_defaults(config, learning_rate=1e-2, momentum=0.9)
+    buf = _state(config, "buffer", w)
     buf = config["momentum"] * buf + dw
     config["buffer"] = buf
     return w - config["learning_rate"] * buf, config
@@ -129,13 +131,8 @@ def nesterov_momentum(w: np.ndarray, dw: np.ndarray, config: dict | None = None)
     next_w : ndarray, shape of ``w``
     config : dict, with the updated ``velocity``
     """
-    if config is None:
-        config = {}
-    config.setdefault("learning_rate", 1e-2)
-    config.setdefault("momentum", 0.9)
-    v = config.get("velocity")
-    if v is None:
-        v = np.zeros_like(w)
+    config = _with_defaults(config, learning_rate=1e-2, momentum=0.9)
+    v = _state(config, "velocity", w)
     mu = config["momentum"]
     v_new = mu * v - config["learning_rate"] * dw
     config["velocity"] = v_new

@@ -19,6 +19,20 @@ def _pyplot():
     return plt
 
 
+def _image_grid(count: int, ncols: int, size: float, height_ratio: float = 1.0):
+    """A figure with ``count`` image panels in rows of ``ncols``, ``size`` inches each, no ticks."""
+    plt = _pyplot()
+    ncols = max(1, min(ncols, count))
+    nrows = max(1, -(-count // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * height_ratio), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k >= count:
+            ax.axis("off")
+    return fig, axes.flat[:count]
+
+
 def show_digits(
     images: np.ndarray,
     labels: Sequence[int] | None = None,
@@ -47,20 +61,14 @@ def show_digits(
     -------
     matplotlib.figure.Figure
     """
-    plt = _pyplot()
     images = np.asarray(images)
     n = len(images)
     side = int(round(np.sqrt(images[0].size))) if n else 28
-    ncols = max(1, min(ncols, n))
-    nrows = max(1, -(-n // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 1.15), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if k >= n:
-            ax.axis("off")
-            continue
-        ax.imshow(images[k].reshape(side, side), cmap="gray_r", vmin=0, vmax=float(images.max()) or 1.0)
+    # 15% taller panels leave room for each digit's title
+    vmax = float(images.max()) if n else 1.0  # one scale for all: uint8 (255) or normalized (1)
+    fig, axes = _image_grid(n, ncols, size, height_ratio=1.15)
+    for k, ax in enumerate(axes):
+        ax.imshow(images[k].reshape(side, side), cmap="gray_r", vmin=0, vmax=vmax or 1.0)
         parts, color = [], "black"
         if labels is not None:
             parts.append(str(int(labels[k])))
@@ -164,20 +172,15 @@ def show_weights(w: np.ndarray, *, ncols: int = 16, max_units: int = 64, size: f
     -------
     matplotlib.figure.Figure
     """
-    plt = _pyplot()
     w = np.asarray(w)
     side = int(round(np.sqrt(w.shape[0])))
     units = min(w.shape[1], max_units)
-    ncols = max(1, min(ncols, units))
-    nrows = -(-units // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < units:
-            img = w[:, k].reshape(side, side)
-            # A symmetric colour scale per unit: blue is negative, red positive, white zero.
-            lim = float(np.abs(img).max()) or 1.0
-            ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    fig, axes = _image_grid(units, ncols, size)
+    for k, ax in enumerate(axes):
+        img = w[:, k].reshape(side, side)
+        # A symmetric colour scale per unit: blue is negative, red positive, white zero.
+        lim = float(np.abs(img).max()) or 1.0
+        ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim)
     fig.suptitle(title or f"First-layer weights of {units} hidden units (red +, blue -)")
     fig.tight_layout()
     return fig
