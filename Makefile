@@ -36,10 +36,14 @@ data: install
 	$(BIN)/mnistlab data fetch --no-progress
 
 release: install
-	cd assignments && ../$(BIN)/nbgrader generate_assignment --all --force
+	cd assignments && PATH="$(CURDIR)/$(BIN):$$PATH" nbgrader generate_assignment "*" --force
 
+# Strict, like CI: any warning or broken reference fails the build (-W -n; --keep-going lists them
+# all first), and a failing cell stops it, naming the notebook. Executed notebooks are cached in
+# _build/.jupyter_cache, so only changed chapters run again; `make clean` forces a cold build.
 book: install data release
 	$(BIN)/jupyter-book build --all -W -n --keep-going .
+	@echo "The book is in _build/html/index.html (it reads offline)."
 
 test: install system-deps data
 	$(BIN)/python -m pytest
@@ -49,8 +53,15 @@ bench: install data
 	  echo "PyTorch could not be installed: the benchmark runs without the comparison"
 	$(BIN)/mnistlab bench
 
+# Resolved afresh in a throw-away venv from pyproject.toml's dependencies and its `course` extra,
+# so that nothing installed by hand (e.g. torch for the benchmark) leaks into the lock.
+LOCK_VENV := $(shell mktemp -u /tmp/mnistlab-lock-XXXXXX)
 lock:
-	$(BIN)/python -m pip freeze --all --exclude-editable | grep -vE '^(mnistlab|pip)==' > requirements.lock
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install --quiet ".[course]"
+	$(LOCK_VENV)/bin/python -m pip freeze --all | grep -vE '^(mnistlab|pip)[= @]' > requirements.lock
+	rm -rf $(LOCK_VENV)
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis assignments/release assignments/autograded assignments/feedback
