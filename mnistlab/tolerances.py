@@ -23,3 +23,9 @@ FLOAT32_ATOL = 1e-6
 
 #: Step for central differences in float64.
 FD_STEP = 1e-5
+
+#: Largest change a numerical gradient may leave in its input ``x`` (grading of
+#: chapter 3's ``numerical_gradient``). Restoring by arithmetic
+#: (``x[i] += h; ...; x[i] -= h``) leaves ~1e-16 of round-off, which is fine;
+#: forgetting to restore leaves ``h`` = 1e-5.
+GRADING_RESTORE_ATOL = 1e-12

@@ -1,0 +1,71 @@
+# nbgrader configuration of the mnistlab course. This folder (assignments/) is the course directory:
+# sources in source/<assignment>/, and nbgrader's working folders release/, submitted/, autograded/,
+# feedback/ and gradebook.db next to them (none of those are tracked by git).
+#
+# The instructor's commands (book/07_instructor_guide.md walks through a real run):
+#
+#   cd assignments                                   # with the venv active: source ../.venv/bin/activate
+#   nbgrader generate_assignment "*" --force         # release: release/<a>/<a>.ipynb for all five
+#   mnistlab grade a1_data                           # submitted/ -> autograded/, feedback/, grades/a1_data.csv
+#   mnistlab grade a1_data --zip canvas-export.zip   # the same from an LMS download (nbgrader zip_collect)
+#   mnistlab check a1_data.ipynb                     # students: the visible tests, as the autograder runs them
+#
+# Everything below is plain nbgrader configuration, so nbgrader's own commands (autograde,
+# generate_feedback, export, zip_collect, formgrader) behave exactly like `mnistlab grade`.
+
+import os
+
+from mnistlab.grading_cli import KERNEL_ENV, SUBMISSION_IGNORE, cell_timeout
+
+c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
+
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.course_id = "mnistlab"
+
+# --- Executing students' notebooks --------------------------------------------------------------
+# Every cell gets 30 s (nbgrader's default), except the training run of a5_sgd_momentum, which gets
+# 300 s (it takes 2-30 s on a 2-core machine, depending on what else runs). A cell that times out is
+# interrupted and counts as failed; the remaining cells still run.
+c.Execute.timeout_func = cell_timeout
+c.Execute.interrupt_on_timeout = True
+# No retries: a notebook that breaks the kernel is graded as it ran.
+c.Execute.execute_retries = 0
+# The kernels inherit this environment: one BLAS thread each (see mnistlab.grading_cli.KERNEL_ENV).
+for _name, _value in KERNEL_ENV.items():
+    os.environ.setdefault(_name, _value)
+
+# --- Files that come with a submission ---------------------------------------------------------
+# nbgrader copies the files submitted next to a notebook into autograded/, and the kernel's working
+# directory comes first on sys.path there: a submitted mnistlab/ folder or numpy.py would replace the
+# installed package the tests import. Only notebooks are graded, so nothing importable (and no IPython
+# configuration file) is copied. See mnistlab.grading_cli.SUBMISSION_IGNORE for the list and reasons.
+c.CourseDirectory.ignore = SUBMISSION_IGNORE
+
+# --- Feedback -----------------------------------------------------------------------------------
+# Feedback is generated from the autograded notebooks, which contain the hidden tests again (autograde
+# restores every test cell from the gradebook). ClearHiddenTests removes the hidden regions from the
+# cells' code; ScrubHiddenTestOutputs first removes any hidden-test line that an error's traceback
+# quotes from the outputs. Students see their score per function and the failure messages of
+# mnistlab.grading, which never contain test code.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "mnistlab.grading_cli.ScrubHiddenTestOutputs",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+
+# --- Grades -------------------------------------------------------------------------------------
+# `nbgrader export` (and `mnistlab grade`) write one row per student and assignment with the points of
+# every graded function, not only the total.
+c.ExportApp.plugin_class = "mnistlab.grading_cli.PerFunctionCsvExport"
+
+# --- LMS downloads (nbgrader zip_collect) -------------------------------------------------------
+# Put the LMS's zip of submissions in downloaded/<assignment>/archive/ (`mnistlab grade --zip` does it).
+# The default names are Canvas's: <student>_<user id>_<submission id>_<file name>, with LATE_ after the
+# student for late submissions and -N before .ipynb for resubmissions, e.g.
+# bitdiddleben_1234_56789_a1_data.ipynb. Adapt the pattern to your LMS; it must set student_id and
+# file_id (the notebook's name without .ipynb).
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*/(?P<student_id>[A-Za-z0-9.\-]+)_(?:LATE_)?\d+_\d+_(?P<file_id>a\d_[a-z_]+?)(?:-\d+)?\.ipynb$"
+)
+c.ZipCollectApp.strict = True
