@@ -1,0 +1,387 @@
+"""The book: it builds strictly, and its pages read correctly in a real browser with no network.
+
+1. ``test_book_builds_strictly``: ``jupyter-book build --all -W -n --keep-going .`` from the repo
+   root (execution cached in ``_build/.jupyter_cache``, so an unchanged book rebuilds in seconds).
+   Any warning, broken reference or failing cell fails it, and the message names the notebooks
+   that failed, with the failing cell's error.
+2. ``test_built_html_names_no_network_resource``: no built page loads a script, stylesheet, image
+   or font from the network (MathJax is served from ``_build/html/_static/mathjax``).
+3. ``test_page_reads_offline[...]``, one per page of ``_toc.yml``: Debian's headless Chromium
+   (``/usr/bin/chromium``, driven by Playwright) opens the built page from ``file://`` with
+   networking off, every non-``file://`` request blocked *and* recorded (any attempt fails the
+   test); it checks that every image loaded, that every formula was typeset by MathJax and no raw
+   ``$...$``/``\\(``/``\\[`` is left, that no error, traceback or stderr output is shown, and
+   saves a full-page screenshot to ``_build/screenshots/<page>.png`` for a person to look at.
+
+The browser test never skips: without Playwright or Chromium it fails, saying how to install them
+(``make system-deps`` installs Debian's chromium; Playwright is in requirements.lock).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "_build"
+HTML = BUILD / "html"
+SCREENSHOTS = BUILD / "screenshots"
+CHROMIUM = Path(os.environ.get("MNISTLAB_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+BUILD_TIMEOUT_S = 20 * 60
+#: An unchanged rebuild only renders (no execution): seconds, with a wide margin for a busy machine.
+CACHED_REBUILD_LIMIT_S = 120
+#: Chapters that teach with executed demonstrations: each must show at least one figure.
+FIGURE_PAGES_PREFIXES = ("01_", "02_", "03_", "04_", "05_", "06_")
+#: Chapters with an assignment: each must link its student notebook for download.
+ASSIGNMENT_PAGES_PREFIXES = ("01_", "02_", "03_", "04_", "05_")
+
+pytestmark = pytest.mark.slow
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# "<path>.md: WARNING: ..." or "<path>.md:12: ERROR: ..." (Sphinx's location prefix).
+_LOCATED = re.compile(r"^(?P<path>/\S+?\.(?:md|ipynb|rst))(?::\d*)?:?\s*(?P<level>WARNING|ERROR|CRITICAL|SEVERE)\b:?\s*(?P<msg>.*)$")
+_EXEC_ERROR = re.compile(r"ExecutionError:\s*(?P<path>/\S+?\.(?:md|ipynb))")
+
+
+def _toc_pages() -> list[str]:
+    """Docnames of every page in _toc.yml, in order (``book/01_data`` ...)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                pages.append(entry["file"])
+            walk(entry.get("sections"))
+            walk(entry.get("chapters"))
+            for part in entry.get("parts", []) or []:
+                walk(part.get("chapters"))
+
+    walk(toc.get("chapters"))
+    for part in toc.get("parts", []) or []:
+        walk(part.get("chapters"))
+    return [re.sub(r"\.(md|ipynb)$", "", p) for p in pages]
+
+
+PAGES = _toc_pages()
+
+
+# --------------------------------------------------------------------------------------------
+# 1. The strict build
+# --------------------------------------------------------------------------------------------
+
+
+def _jupyter_book() -> list[str]:
+    exe = Path(sys.executable).with_name("jupyter-book")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("jupyter-book")
+    if found:
+        return [found]
+    pytest.fail("jupyter-book is not installed in this environment: run `make install`")
+
+
+def _failing_notebooks(log: str) -> dict[str, list[str]]:
+    """Map each source file the log blames to its messages (warnings, errors, failed cells)."""
+    blamed: dict[str, list[str]] = {}
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        m = _LOCATED.match(line)
+        if m:
+            rel = os.path.relpath(m["path"], ROOT)
+            msg = m["msg"].strip()
+            if msg.startswith("Executing notebook failed"):
+                # The cell's error follows the message (show_tb: true): keep its last lines.
+                tail = [l for l in lines[i + 1 : i + 80] if l.strip()]
+                err = [l.split("  ")[0] if "Traceback" in l else l.strip() for l in tail
+                       if re.match(r"^[A-Z]\w*(Error|Exception)\b(?! occurred)", l.strip())]
+                cell = []
+                after = "\n".join(lines[i + 1 : i + 120])
+                marker = "An error occurred while executing the following cell:"
+                if marker in after:
+                    start = after.index(marker)
+                    cell = after[start:start + 1500].splitlines()[1:14]
+                msg = "a cell failed: " + (" | ".join(dict.fromkeys(err)) or msg)
+                if cell:
+                    msg += "\n      " + "\n      ".join(cell)
+            blamed.setdefault(rel, []).append(msg)
+        m = _EXEC_ERROR.search(line)
+        if m:
+            rel = os.path.relpath(m["path"], ROOT)
+            msgs = blamed.setdefault(rel, [])
+            if not any(msg.startswith("a cell failed") for msg in msgs):
+                msgs.append("execution failed (see the cell error above)")
+    # --keep-going without raise_on_error writes one report per failed notebook.
+    for report in sorted((HTML / "reports").rglob("*.err.log")) if (HTML / "reports").exists() else []:
+        rel = str(report.relative_to(HTML / "reports")).removesuffix(".err.log")
+        blamed.setdefault(rel, []).append(f"see {report.relative_to(ROOT)}: "
+                                          + report.read_text(errors="replace").strip()[-600:])
+    return blamed
+
+
+_DOWNLOAD = re.compile(r"\{download\}`[^`<]*<([^>`]+)>`")
+
+
+def _missing_downloads() -> list[Path]:
+    """Files the chapters link with {download} that do not exist (e.g. unreleased assignments)."""
+    missing = []
+    for page in PAGES:
+        src = ROOT / f"{page}.md"
+        if src.exists():
+            for target in _DOWNLOAD.findall(src.read_text()):
+                path = (src.parent / target).resolve()
+                if not path.exists():
+                    missing.append(path)
+    return missing
+
+
+@pytest.fixture(scope="session")
+def book_build():
+    """Build the book once per session, strictly; return (returncode, log, seconds)."""
+    if _missing_downloads() and (ROOT / "Makefile").exists() and shutil.which("make"):
+        # The chapters link the released (student) notebooks, which `make release` writes to
+        # assignments/release/; `make book` depends on it, a bare pytest run may not have run it.
+        subprocess.run(["make", "release"], cwd=ROOT, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=BUILD_TIMEOUT_S)
+    cmd = _jupyter_book() + ["build", "--all", "-W", "-n", "--keep-going", "."]
+    shutil.rmtree(HTML / "reports", ignore_errors=True)  # stale execution reports would mislead
+    env = dict(os.environ, PYTHONUNBUFFERED="1", NO_COLOR="1")
+    # The kernels must import this checkout's mnistlab and the venv's packages.
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, timeout=BUILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.output.decode(errors="replace") if isinstance(exc.output, bytes) else (exc.output or "")
+        pytest.fail(f"`{' '.join(cmd)}` did not finish in {BUILD_TIMEOUT_S} s:\n{_ANSI.sub('', out)[-3000:]}")
+    seconds = time.perf_counter() - start
+    log = _ANSI.sub("", proc.stdout)
+    (BUILD / "book-build.log").parent.mkdir(exist_ok=True)
+    (BUILD / "book-build.log").write_text(log)
+    return proc.returncode, log, seconds
+
+
+def test_book_builds_strictly(book_build):
+    returncode, log, seconds = book_build
+    if returncode == 0:
+        return
+    blamed = _failing_notebooks(log)
+    missing = _missing_downloads()
+    hint = (f"\nlinked files that do not exist (released assignments? `make release`): "
+            f"{[str(p.relative_to(ROOT)) for p in missing]}" if missing else "")
+    if blamed:
+        detail = "\n".join(f"  {src}:\n    " + "\n    ".join(msgs) for src, msgs in blamed.items())
+        pytest.fail(f"the strict book build failed (exit {returncode}, {seconds:.0f} s); "
+                    f"failing notebooks/pages: {', '.join(blamed)}\n{detail}\n"
+                    f"(full log: {(BUILD / 'book-build.log').relative_to(ROOT)}){hint}", pytrace=False)
+    pytest.fail(f"the strict book build failed (exit {returncode}), no page was blamed; end of the log:\n"
+                f"{log[-4000:]}", pytrace=False)
+
+
+def test_every_toc_page_was_built(book_build):
+    missing = [p for p in PAGES if not (HTML / f"{p}.html").is_file()]
+    assert not missing, f"pages in _toc.yml without built HTML: {missing}"
+
+
+def test_unchanged_rebuild_uses_the_execution_cache(book_build):
+    """A second build with nothing changed executes no notebook and takes seconds."""
+    returncode, _, _ = book_build
+    if returncode != 0:
+        pytest.fail("the first build failed (see test_book_builds_strictly)", pytrace=False)
+    cmd = _jupyter_book() + ["build", "--all", "-W", "-n", "--keep-going", "."]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=BUILD_TIMEOUT_S)
+    seconds = time.perf_counter() - start
+    log = _ANSI.sub("", proc.stdout)
+    assert proc.returncode == 0, f"the rebuild failed:\n{log[-3000:]}"
+    executed = sorted({os.path.relpath(m.group(1), ROOT) for m in
+                       re.finditer(r"^(/\S+?\.md): Executing notebook", log, re.MULTILINE)})
+    assert not executed, f"unchanged notebooks were executed again (cache not used): {executed}"
+    assert seconds < CACHED_REBUILD_LIMIT_S, f"cached rebuild took {seconds:.0f} s"
+
+
+_REMOTE_REF = re.compile(
+    r"<(script|link|img|iframe|source|video|audio)\b[^>]*?\b(src|href)\s*=\s*[\"']\s*(https?:)?//[^\"']*",
+    re.IGNORECASE)
+_REMOTE_CSS = re.compile(r"url\(\s*[\"']?\s*(https?:)?//[^)\"']*|@import\s+[\"']?\s*(https?:)?//\S*", re.IGNORECASE)
+
+
+def test_built_html_names_no_network_resource(book_build):
+    assert (HTML / "_static" / "mathjax" / "tex-chtml.js").is_file(), "MathJax is not served from _static"
+    offenders = []
+    for page in sorted(HTML.rglob("*.html")):
+        text = page.read_text(errors="replace")
+        offenders += [f"{page.relative_to(HTML)}: {m.group(0)}" for m in _REMOTE_REF.finditer(text)]
+        offenders += [f"{page.relative_to(HTML)}: names a CDN" for cdn in ("unpkg.com", "cdn.jsdelivr.net",
+                      "cdnjs.cloudflare.com", "fonts.googleapis.com") if cdn in text]
+    for css in sorted((HTML / "_static").rglob("*.css")):
+        text = css.read_text(errors="replace")
+        offenders += [f"{css.relative_to(HTML)}: {m.group(0)}" for m in _REMOTE_CSS.finditer(text)]
+    assert not offenders, "built files that would load from the network:\n" + "\n".join(offenders)
+
+
+# --------------------------------------------------------------------------------------------
+# 2. The offline browser test
+# --------------------------------------------------------------------------------------------
+
+_INSTALL_HINT = (
+    "The browser test needs Playwright (Python) and Debian's Chromium at {chromium}. "
+    "Install them with `make install` (Playwright is in requirements.lock) and `make system-deps` "
+    "(runs `apt-get install chromium`), or point MNISTLAB_CHROMIUM at a Chromium binary."
+)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        pytest.fail(f"Playwright is not importable ({exc}). " + _INSTALL_HINT.format(chromium=CHROMIUM),
+                    pytrace=False)
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(f"no Chromium at {CHROMIUM}. " + _INSTALL_HINT.format(chromium=CHROMIUM), pytrace=False)
+    with sync_playwright() as pw:
+        try:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        except Exception as exc:  # noqa: BLE001 - report any launch failure with the hint
+            pytest.fail(f"Chromium at {CHROMIUM} did not start: {exc}\n" + _INSTALL_HINT.format(chromium=CHROMIUM),
+                        pytrace=False)
+        yield browser
+        browser.close()
+
+
+# Evaluated in the page after it loaded and MathJax finished.
+_INSPECT_JS = r"""
+async () => {
+  const imgs = Array.from(document.images);
+  for (const img of imgs) { if (img.loading === 'lazy') img.loading = 'eager'; }
+  await Promise.all(imgs.map(img => img.complete ? null :
+      new Promise(r => { img.addEventListener('load', r); img.addEventListener('error', r);
+                         setTimeout(r, 5000); })));
+  const broken = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src'));
+  const figures = Array.from(document.querySelectorAll(
+      'article .cell_output img, article figure img, article img.cell_output')).length;
+  const math = Array.from(document.querySelectorAll('article .math'));
+  const untypeset = math.filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.slice(0, 80));
+  const mjxErrors = Array.from(document.querySelectorAll('mjx-merror, [data-mjx-error]'))
+      .map(e => (e.getAttribute('data-mjx-error') || e.textContent).slice(0, 120));
+  // Visible prose only: drop code, already-typeset math, scripts and the search UI.
+  const article = document.querySelector('article') || document.body;
+  const clone = article.cloneNode(true);
+  clone.querySelectorAll('pre, code, .highlight, mjx-container, script, style, .math, noscript')
+       .forEach(e => e.remove());
+  const text = clone.textContent;
+  const errorSel = ['.output.stderr', '.output.traceback', '.output.error', '.cell_output .stderr',
+                    '.system-message', 'div.error', '.nboutput .stderr', '[data-mime-type="application/vnd.jupyter.stderr"]'];
+  const errors = errorSel.flatMap(s => Array.from(document.querySelectorAll('article ' + s)))
+      .map(e => e.textContent.trim().slice(0, 200));
+  const tracebacks = Array.from(document.querySelectorAll('article .cell_output'))
+      .map(e => e.textContent).filter(t => /Traceback \(most recent call last\)/.test(t))
+      .map(t => t.trim().slice(0, 200));
+  const downloads = Array.from(document.querySelectorAll('article a.download, article a[download]'))
+      .map(a => a.href);
+  return {broken, figures, downloads, nImages: imgs.length, nMath: math.length, untypeset, mjxErrors, text,
+          errors, tracebacks, title: document.title,
+          mathjax: !!(window.MathJax && window.MathJax.version)};
+}
+"""
+
+# Console errors of the theme itself that do not affect the page: pydata-sphinx-theme reads the
+# light/dark choice from localStorage, which is empty for file:// pages.
+_BENIGN_CONSOLE = ("Got invalid theme mode",)
+
+# Raw TeX left in the prose: $...$ (not a lone price-like "$"), $$, \( \) \[ \].
+_RAW_MATH = re.compile(r"\$\$|\$[^\s$][^$\n]{0,200}?\$|\\\(|\\\)|\\\[|\\\]|\\begin\{")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_reads_offline(book_build, browser, page):
+    html_file = HTML / f"{page}.html"
+    assert html_file.is_file(), f"{html_file.relative_to(ROOT)} was not built (see test_book_builds_strictly)"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    attempted: list[str] = []  # every request that would have needed the network
+    context = browser.new_context(offline=True, viewport={"width": 1280, "height": 900},
+                                  service_workers="block")
+    page_obj = context.new_page()
+
+    def route(r):
+        url = r.request.url
+        if url.startswith(("file://", "data:", "blob:", "about:")):
+            r.continue_()
+        else:
+            attempted.append(url)
+            r.abort("internetdisconnected")
+
+    page_obj.route("**/*", route)
+    page_obj.on("request", lambda req: None if req.url.startswith(("file://", "data:", "blob:", "about:"))
+                else attempted.append(req.url))
+    page_obj.on("websocket", lambda ws: attempted.append(ws.url))
+    console_errors: list[str] = []
+    page_obj.on("pageerror", lambda exc: console_errors.append(str(exc)))
+    page_obj.on("console", lambda msg: console_errors.append(msg.text)
+                if msg.type == "error" and not any(b in msg.text for b in _BENIGN_CONSOLE) else None)
+
+    try:
+        page_obj.goto(html_file.as_uri(), wait_until="load", timeout=60_000)
+        has_math = page_obj.evaluate("() => document.querySelectorAll('article .math').length > 0")
+        if has_math:
+            page_obj.wait_for_function(
+                "() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30_000)
+            page_obj.evaluate("() => MathJax.startup.promise")
+        page_obj.evaluate("() => document.fonts ? document.fonts.ready.then(() => true) : true")
+        result = page_obj.evaluate(_INSPECT_JS)
+        shot = SCREENSHOTS / f"{page.replace('/', '__')}.png"
+        page_obj.screenshot(path=str(shot), full_page=True)
+    finally:
+        context.close()
+
+    problems = []
+    if attempted:
+        problems.append(f"attempted network requests (blocked): {sorted(set(attempted))}")
+    if result["broken"]:
+        problems.append(f"images that did not load: {result['broken']}")
+    if page.split("/")[-1].startswith(FIGURE_PAGES_PREFIXES) and result["figures"] == 0:
+        problems.append("no figure: a chapter must show executed figures on the real data")
+    notebooks = [u for u in result["downloads"] if u.endswith(".ipynb")]
+    if page.split("/")[-1].startswith(ASSIGNMENT_PAGES_PREFIXES) and not notebooks:
+        problems.append("no download link to the chapter's assignment notebook")
+    dead = [u for u in result["downloads"]
+            if not (u.startswith("file://") and Path(unquote(urlparse(u).path)).is_file())]
+    if dead:
+        problems.append(f"download links to missing files: {dead}")
+    if result["nMath"] and not result["mathjax"]:
+        problems.append(f"{result['nMath']} formulas but MathJax did not load")
+    if result["untypeset"]:
+        problems.append(f"formulas MathJax did not render: {result['untypeset'][:5]}")
+    if result["mjxErrors"]:
+        problems.append(f"MathJax errors: {result['mjxErrors'][:5]}")
+    raw = [m.group(0) for m in _RAW_MATH.finditer(result["text"])]
+    if raw:
+        problems.append(f"raw TeX left in the text: {raw[:8]}")
+    if result["errors"]:
+        problems.append(f"error/stderr output shown: {result['errors'][:5]}")
+    if result["tracebacks"]:
+        problems.append(f"tracebacks shown in outputs: {result['tracebacks'][:3]}")
+    if console_errors:
+        problems.append(f"JavaScript errors: {console_errors[:5]}")
+    assert not problems, f"{page} (screenshot: {shot.relative_to(ROOT)}):\n  " + "\n  ".join(problems)
