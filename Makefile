@@ -45,7 +45,7 @@ book: install data release
 	$(BIN)/jupyter-book build --all -W -n --keep-going .
 	@echo "The book is in _build/html/index.html (it reads offline)."
 
-test: install system-deps data
+test: install system-deps data release
 	$(BIN)/python -m pytest
 
 bench: install data
