@@ -125,7 +125,7 @@ def _verdict(ok: bool) -> str:
     return "meets the goal" if ok else "MISSES the goal"
 
 
-def run(repeats: int = 5, data_dir=None, print=print) -> dict:
+def run(repeats: int = 5, data_dir=None, threads: int | None = None, print=print) -> dict:
     """Run the benchmark and print its figures; return them as a dict.
 
     Parameters
@@ -133,6 +133,9 @@ def run(repeats: int = 5, data_dir=None, print=print) -> dict:
     repeats : int, default 5
         Timed epochs per framework (interleaved), after one warm-up epoch each.
     data_dir : path, optional
+    threads : int, optional
+        Threads given to PyTorch; NumPy's BLAS threads are set by the caller
+        before NumPy is imported (``mnistlab bench --threads``). Default: all cores.
     print : callable
         Where the lines go.
 
@@ -152,7 +155,7 @@ def run(repeats: int = 5, data_dir=None, print=print) -> dict:
           f"(goal < {GOAL_LOAD_SECONDS} s: {_verdict(load_s < GOAL_LOAD_SECONDS)})")
 
     (x, y), _ = load_mnist(data_dir=data_dir)
-    threads = os.cpu_count() or 1
+    threads = threads or os.cpu_count() or 1
     model = MLP(LAYER_SIZES, dtype=np.float32, rng=0)
     init = {k: v.copy() for k, v in model.params.items()}
 

@@ -7,10 +7,10 @@ their options.
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import time
-
-import numpy as np
 
 #: The defaults of ``mnistlab train``; the 98% goal of the README is for these.
 TRAIN_DEFAULTS = dict(
@@ -60,6 +60,9 @@ def _add_train_command(sub) -> None:
 def _add_bench_command(sub) -> None:
     p = sub.add_parser("bench", help="time data loading and training against PyTorch and the matmul bound")
     p.add_argument("--repeats", type=int, default=5, help="timed epochs per framework (default: 5)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="BLAS/PyTorch threads for both frameworks (default: all cores); 1 is the "
+                        "steadiest on a busy machine")
     p.add_argument("--dir", default=None, help="data folder")
 
 
@@ -95,6 +98,8 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
+    import numpy as np
+
     from mnistlab import data
     from mnistlab.model import MLP
     from mnistlab.train import train
@@ -121,9 +126,18 @@ def cmd_train(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.threads is not None and os.environ.get("OPENBLAS_NUM_THREADS") != str(args.threads):
+        # BLAS reads its thread count once, when NumPy is loaded (already done by now):
+        # run the benchmark again in a fresh process with the count in its environment.
+        env = dict(os.environ)
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(args.threads)
+        argv = ["bench", "--repeats", str(args.repeats), "--threads", str(args.threads)]
+        argv += ["--dir", args.dir] if args.dir else []
+        return subprocess.call([sys.executable, "-m", "mnistlab.cli", *argv], env=env)
     from mnistlab import bench
 
-    bench.run(repeats=args.repeats, data_dir=args.dir)
+    bench.run(repeats=args.repeats, data_dir=args.dir, threads=args.threads)
     return 0
 
 
