@@ -41,6 +41,10 @@ release: install
 # Strict, like CI: any warning or broken reference fails the build (-W -n; --keep-going lists them
 # all first), and a failing cell stops it, naming the notebook. Executed notebooks are cached in
 # _build/.jupyter_cache, so only changed chapters run again; `make clean` forces a cold build.
+# One BLAS thread for the chapters' kernels: steady build times on a shared 2-core machine (a
+# 2-thread OpenBLAS slows down ~6x when another process takes a core) and no slower when it is quiet.
+book: export OPENBLAS_NUM_THREADS = 1
+book: export OMP_NUM_THREADS = 1
 book: install data release
 	$(BIN)/jupyter-book build --all -W -n --keep-going .
 	@echo "The book is in _build/html/index.html (it reads offline)."
