@@ -84,7 +84,7 @@ def show_digits(
     return fig
 
 
-def plot_history(history, *, title: str | None = None):
+def plot_history(history, *, title: str | None = None, val_label: str = "validation"):
     """Training loss and accuracy per epoch, side by side.
 
     Chapter 5: SGD and momentum.
@@ -94,6 +94,9 @@ def plot_history(history, *, title: str | None = None):
     history : mnistlab.train.History
         Or any object with ``loss``, ``train_acc`` and ``val_acc`` lists.
     title : str, optional
+    val_label : str, default "validation"
+        Legend of the second accuracy curve (e.g. "test" when the held-out
+        set passed to :func:`mnistlab.train.train` is the test set).
 
     Returns
     -------
@@ -105,7 +108,7 @@ def plot_history(history, *, title: str | None = None):
     ax_loss.plot(epochs, history.loss, marker="o")
     ax_loss.set(xlabel="epoch", ylabel="mean training loss", title="Loss")
     ax_acc.plot(epochs, history.train_acc, marker="o", label="train")
-    ax_acc.plot(epochs, history.val_acc, marker="s", label="validation")
+    ax_acc.plot(epochs, history.val_acc, marker="s", label=val_label)
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
     ax_acc.legend()
     for ax in (ax_loss, ax_acc):

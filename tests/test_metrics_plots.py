@@ -37,6 +37,8 @@ def test_figures_have_titles_and_labels():
     history = History(loss=[1.0, 0.5], train_acc=[0.8, 0.9], val_acc=[0.79, 0.88], epoch_time=[1, 1])
     texts = _texts(plots.plot_history(history))
     assert "epoch" in texts and "accuracy" in texts and "Loss" in texts
+    legend = plots.plot_history(history, val_label="test").axes[1].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["train", "test"]
     texts = _texts(plots.plot_confusion_matrix(np.arange(100).reshape(10, 10)))
     assert "predicted class" in texts and "true class" in texts
     fig = plots.show_weights(rng.standard_normal((784, 20)), ncols=5)
