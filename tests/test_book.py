@@ -302,7 +302,13 @@ async () => {
       .map(t => t.trim().slice(0, 200));
   const downloads = Array.from(document.querySelectorAll('article a.download, article a[download]'))
       .map(a => a.href);
+  // Display formulas wider than the text column get cut off (or need a sideways scroll).
+  const column = article.getBoundingClientRect().right;
+  const overflowing = Array.from(document.querySelectorAll('article mjx-container[display="true"]'))
+      .filter(m => m.scrollWidth > m.clientWidth + 2 || m.getBoundingClientRect().right > column + 2)
+      .map(m => m.textContent.slice(0, 60));
   return {broken, figures, downloads, nImages: imgs.length, nMath: math.length, untypeset, mjxErrors, text,
+          overflowing,
           errors, tracebacks, title: document.title,
           mathjax: !!(window.MathJax && window.MathJax.version)};
 }
@@ -378,6 +384,9 @@ def test_page_reads_offline(book_build, browser, page):
         problems.append(f"formulas MathJax did not render: {result['untypeset'][:5]}")
     if result["mjxErrors"]:
         problems.append(f"MathJax errors: {result['mjxErrors'][:5]}")
+    if result["overflowing"]:
+        problems.append(f"display formulas wider than the text column (break them into lines): "
+                        f"{result['overflowing'][:5]}")
     raw = [m.group(0) for m in _RAW_MATH.finditer(result["text"])]
     if raw:
         problems.append(f"raw TeX left in the text: {raw[:8]}")
