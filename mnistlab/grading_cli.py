@@ -35,10 +35,12 @@ from pathlib import Path
 
 from mnistlab.grading import GRADED, grade_id
 
-#: Seconds a notebook cell may run before it is interrupted (nbgrader's default).
-CELL_TIMEOUT = 30
+#: Seconds a notebook cell (and a graded function in the isolated re-check) may run before it is
+#: interrupted (nbgrader's default). The environment variable MNISTLAB_CELL_TIMEOUT overrides it for
+#: the instructor's runs (the tests use 5 s to keep endless loops short).
+CELL_TIMEOUT = float(os.environ.get("MNISTLAB_CELL_TIMEOUT", 30))
 #: Seconds for the training run of a5_sgd_momentum (it takes 2-30 s on 2 cores).
-TRAINING_RUN_TIMEOUT = 300
+TRAINING_RUN_TIMEOUT = float(os.environ.get("MNISTLAB_TRAINING_RUN_TIMEOUT", 300))
 
 #: Environment of the kernels that run submissions. One BLAS thread: submissions
 #: are graded one after another, and on a busy machine OpenBLAS threads waiting
@@ -75,7 +77,7 @@ def cell_timeout(cell) -> int:
     Used as ``Execute.timeout_func`` (nbclient calls it with each cell).
     """
     meta = cell.get("metadata", {}).get("nbgrader", {}) if hasattr(cell, "get") else {}
-    return TRAINING_RUN_TIMEOUT if meta.get("grade_id") == grade_id("training_run") else CELL_TIMEOUT
+    return int(TRAINING_RUN_TIMEOUT if meta.get("grade_id") == grade_id("training_run") else CELL_TIMEOUT)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -314,11 +316,18 @@ class GradeReport:
     """What :func:`grade_assignment` did."""
 
     assignment: str
-    seconds: dict = field(default_factory=dict)  #: student -> autograde wall seconds
-    errors: dict = field(default_factory=dict)  #: student -> nbgrader's error text
+    seconds: dict = field(default_factory=dict)  #: student -> wall seconds of the submission's grading
+    errors: dict = field(default_factory=dict)  #: student -> why it could not be graded (status rejected/error)
+    flags: dict = field(default_factory=dict)  #: student -> reasons the instructor should look at it
+    results: dict = field(default_factory=dict)  #: student -> the full result (mnistlab.grading_worker)
     csv_path: Path | None = None
     columns: list = field(default_factory=list)
     rows: list = field(default_factory=list)
+    items: dict = field(default_factory=dict)  #: the item analysis files: txt, csv, png
+    item_table: str = ""
+    wall_seconds: float = 0.0
+    jobs: int = 1
+    skipped: list = field(default_factory=list)
 
 
 def ensure_released(api, assignment: str) -> None:
@@ -354,46 +363,85 @@ def collect_zips(course: Path, assignment: str, zips, log=print) -> None:
         raise RuntimeError(f"nbgrader zip_collect failed:\n{proc.stderr[-3000:]}")
 
 
-def grade_assignment(course, assignment: str, *, students=None, zips=(), feedback=True, csv_path=None,
+def submitted_students(course: Path, assignment: str) -> list[str]:
+    """Students with a folder ``submitted/<student>/<assignment>/`` (whatever is in it: an empty or misnamed
+    upload still gets a row)."""
+    root = Path(course) / "submitted"
+    return sorted(p.parent.name for p in root.glob(f"*/{assignment}") if p.is_dir()) if root.is_dir() else []
+
+
+def grade_assignment(course, assignment: str, *, students=None, zips=(), feedback=True, csv_path=None, jobs=None,
+                     regrade=False, isolated=True, timeout=None, progress=True, shard=None, merge_from=(),
                      log=print) -> GradeReport:
-    """Autograde every submission of ``assignment``, generate feedback, write the per-function CSV."""
+    """Grade every submission of ``assignment`` in parallel; write feedback, the CSV and the item analysis.
+
+    See :mod:`mnistlab.grading_pool` (parallel workers, one gradebook writer,
+    resumable) and :mod:`mnistlab.grading_worker` (one submission: preflight,
+    autograde in a guarded kernel, isolated re-check, the lower verdict).
+    """
     course = find_course(course)
     if assignment not in GRADED:
         raise ValueError(f"unknown assignment {assignment!r}; the course has {', '.join(GRADED)}")
     config, env = load_course_config(course)
     with environment({**KERNEL_ENV, **env, **tools_env()}):
-        return _grade(course, config, assignment, students, zips, feedback, csv_path, log)
+        return _grade(course, config, assignment, students, zips, feedback, csv_path, jobs, regrade, isolated,
+                      timeout, progress, shard, merge_from, log)
 
 
-def _grade(course, config, assignment, students, zips, feedback, csv_path, log) -> GradeReport:
+def _grade(course, config, assignment, students, zips, feedback, csv_path, jobs, regrade, isolated, timeout,
+           progress, shard, merge_from, log) -> GradeReport:
+    from mnistlab.grading_pool import PoolReport, grade_class, in_shard, merge_shards, recorded_result
+
     if zips:
         collect_zips(course, assignment, zips, log=log)
     api = course_api(config)
     ensure_released(api, assignment)
-    todo = sorted(students or api.get_submitted_students(assignment))
-    if not todo:
-        raise FileNotFoundError(f"no submissions in {course / 'submitted'}/<student>/{assignment}/")
-    report = GradeReport(assignment)
-    log(f"autograding {len(todo)} submission(s) of {assignment}")
-    for student in todo:
-        start = time.perf_counter()
-        result = api.autograde(assignment, student)
-        report.seconds[student] = time.perf_counter() - start
-        if not result["success"]:
-            report.errors[student] = result.get("error") or result.get("log", "")
-        status = "ok" if result["success"] else "FAILED (see below)"
-        log(f"  {student:<24} {report.seconds[student]:6.1f} s  {status}")
+    if merge_from:
+        merge_shards(course, assignment, merge_from, log=log)
+        todo = sorted(students or submitted_students(course, assignment))
+        pool = PoolReport(assignment)
+        pool.results = {s: r for s in todo if (r := recorded_result(course, assignment, s)) is not None}
+    else:
+        todo = sorted(students or submitted_students(course, assignment))
+        if shard:
+            todo = [s for s in todo if in_shard(s, shard)]
+        if not todo:
+            raise FileNotFoundError(f"no submissions in {course / 'submitted'}/<student>/{assignment}/"
+                                    + (f" in shard {shard[0]}/{shard[1]}" if shard else ""))
+        pool = grade_class(course, assignment, todo, jobs=jobs, regrade=regrade, isolated=isolated,
+                           feedback=feedback, timeout=timeout, progress=progress, log=log)
+        log(f"graded {len(pool.graded)} submission(s) of {assignment} in {pool.wall_seconds:.1f} s with "
+            f"{pool.jobs} worker(s)" + (f"; {len(pool.skipped)} kept from an earlier run" if pool.skipped else ""))
+    report = GradeReport(assignment, results=pool.results, wall_seconds=pool.wall_seconds, jobs=pool.jobs,
+                         skipped=pool.skipped)
+    for student, result in pool.results.items():
+        report.seconds[student] = result.get("seconds", {}).get("total", 0.0)
+        if result["status"] != "graded":
+            report.errors[student] = result["flags"][0] if result["flags"] else result["status"]
+        if result.get("flags"):
+            report.flags[student] = list(result["flags"])
     if feedback:
-        result = api.generate_feedback(assignment)
-        if not result["success"]:
-            report.errors["(feedback)"] = result.get("error") or result.get("log", "")
         log(f"feedback: {course / 'feedback'}/<student>/{assignment}/{assignment}.html")
     with api.gradebook as gb:
         report.columns, report.rows = grade_rows(gb, assignments=[assignment], students=todo)
+    for row in report.rows:
+        result = pool.results.get(row["student_id"], {})
+        row["status"] = result.get("status", "not graded")
+        row["flags"] = " | ".join(result.get("flags", []))
+    report.columns += ["status", "flags"]
     report.csv_path = write_grades_csv(csv_path or course / "grades" / f"{assignment}.csv", report.columns, report.rows)
     log(f"grades: {report.csv_path}")
-    for student, error in report.errors.items():
-        log(f"\n{student}: nbgrader reported an error:\n{error.strip()[-2000:]}")
+    records = [pool.results[s] for s in todo if s in pool.results]
+    if records:
+        from mnistlab.item_analysis import analyze, format_table, write_report
+
+        report.items = write_report(records, Path(report.csv_path).parent, assignment, functions=list(GRADED[assignment]))
+        report.item_table = format_table(analyze(records, functions=list(GRADED[assignment])))
+        log(f"item analysis: {', '.join(str(p) for p in report.items.values())}")
+    for student, reasons in sorted(report.flags.items()):
+        log(f"\nFLAGGED {student}:")
+        for reason in reasons:
+            log(f"  - {reason}")
     return report
 
 
@@ -411,6 +459,17 @@ class CellVerdict:
     passed: bool
     message: str = ""
     changed: bool = False
+
+
+def cell_failure_message(cell) -> str:
+    """Why an executed autograder cell failed (its error, or what it printed to stderr); "" if it did not."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            text = strip_ansi("\n".join(output.get("traceback", [])))
+            return text or f"{output.get('ename')}: {output.get('evalue')}"
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            return "printed to stderr (the autograder counts that as a failure):\n" + str(output.get("text", ""))
+    return ""
 
 
 def run_graded_cells(path) -> list[CellVerdict]:
@@ -444,14 +503,7 @@ def run_graded_cells(path) -> list[CellVerdict]:
         if not utils.is_grade(cell) or cell.cell_type != "code":
             continue
         score, max_score = utils.determine_grade(cell)
-        message = ""
-        for output in cell.outputs:
-            if output.output_type == "error":
-                message = strip_ansi("\n".join(output.traceback)) or f"{output.ename}: {output.evalue}"
-                break
-            if output.output_type == "stream" and output.name == "stderr":
-                message = "printed to stderr (the autograder counts that as a failure):\n" + output.text
-                break
+        message = cell_failure_message(cell)
         gid = cell.metadata.nbgrader.grade_id
         verdicts.append(CellVerdict(function_name(gid), max_score, score == max_score, message.strip(), gid in changed))
     return verdicts
@@ -502,22 +554,30 @@ def cmd_check(args) -> int:
 
 
 def cmd_grade(args) -> int:
+    from mnistlab.grading_pool import parse_shard
+
     try:
         report = grade_assignment(
             args.course, args.assignment, students=args.student or None, zips=args.zip or (),
-            feedback=not args.no_feedback, csv_path=args.to,
+            feedback=not args.no_feedback, csv_path=args.to, jobs=args.jobs, regrade=args.regrade,
+            timeout=args.timeout, progress=not args.no_progress,
+            shard=parse_shard(args.shard) if args.shard else None, merge_from=args.merge_from or (),
         )
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"mnistlab grade: error: {exc}", file=sys.stderr)
         return 1
     if report.rows:
-        columns = [c for c in report.columns if c not in ("assignment", "timestamp")]
+        columns = [c for c in report.columns if c not in ("assignment", "timestamp", "flags")]
         widths = {c: max(len(c), *(len(str(_fmt_points(r.get(c, "")))) for r in report.rows)) for c in columns}
         print()
         print("  ".join(f"{c:>{widths[c]}}" for c in columns))
         for row in report.rows:
             print("  ".join(f"{str(_fmt_points(row.get(c, ''))):>{widths[c]}}" for c in columns))
-    return 1 if report.errors else 0
+    if report.item_table:
+        print()
+        print(report.item_table)
+    # Exit status 1 when a submission could not be graded or was flagged: the instructor must look at it.
+    return 1 if report.errors or report.flags else 0
 
 
 def add_commands(subparsers) -> None:
@@ -548,4 +608,19 @@ def add_commands(subparsers) -> None:
     grade.add_argument("--student", action="append", metavar="ID", help="grade only this student (repeatable)")
     grade.add_argument("--to", default=None, help="the CSV to write (default: <course>/grades/ASSIGNMENT.csv)")
     grade.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
+    grade.add_argument("--jobs", "-j", type=int, default=None,
+                       help="submissions graded in parallel (default: the number of CPU cores)")
+    grade.add_argument("--regrade", action="store_true",
+                       help="grade again the submissions already graded from the same files (default: keep them, "
+                            "so an interrupted run resumes where it stopped)")
+    grade.add_argument("--timeout", type=float, default=None,
+                       help="wall-clock seconds one submission may take before its processes are killed and it gets "
+                            "a flagged zero row (default: twice the sum of its cells' time limits plus a minute)")
+    grade.add_argument("--no-progress", action="store_true", help="one line per submission instead of a progress bar")
+    grade.add_argument("--shard", metavar="K/N", default=None,
+                       help="grade only shard K of N of the class (a stable hash of the student id), for grading "
+                            "on N machines; see assignments/README.md")
+    grade.add_argument("--merge-from", action="append", metavar="COURSE",
+                       help="instead of grading, merge the submissions graded in this copy of the course (a shard; "
+                            "repeatable) into this course's gradebook, autograded/ and feedback/")
     grade.set_defaults(handler=cmd_grade)
