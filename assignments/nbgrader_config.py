@@ -28,8 +28,13 @@ c.CourseDirectory.course_id = "mnistlab"
 # interrupted and counts as failed; the remaining cells still run.
 c.Execute.timeout_func = cell_timeout
 c.Execute.interrupt_on_timeout = True
-# No retries: a notebook that breaks the kernel is graded as it ran.
-c.Execute.execute_retries = 0
+# A cell that ignores the interrupt (an endless loop inside `try: ... except KeyboardInterrupt`), or
+# that kills the kernel (os._exit, a segfault, the memory limit), would make nbgrader drop the whole
+# notebook. RobustExecute (nbgrader's Execute, otherwise unchanged) restarts the kernel, re-runs the
+# cells above silently, marks that cell as failed with the reason and grades the rest.
+from mnistlab.robust_execute import AUTOGRADE_PREPROCESSORS  # noqa: E402
+
+c.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
 # The kernels inherit this environment: one BLAS thread each (see mnistlab.grading_cli.KERNEL_ENV).
 for _name, _value in KERNEL_ENV.items():
     os.environ.setdefault(_name, _value)

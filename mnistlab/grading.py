@@ -167,7 +167,12 @@ _ref = types.SimpleNamespace(
 #: The exception ``read_idx`` raises for malformed data (the notebooks import it too).
 IDXFormatError = _data.IDXFormatError
 
-_THIS_FILE = os.path.normcase(os.path.abspath(__file__))
+#: The grader's own files, whose frames a failure message leaves out: this module and the isolated
+#: re-check's proxies (mnistlab.isolation), through which a student's exception reaches a check there.
+_GRADER_FILES = frozenset(
+    os.path.normcase(os.path.join(os.path.dirname(os.path.abspath(__file__)), name))
+    for name in ("grading.py", "isolation.py", "_isolated_child.py")
+)
 
 
 # ---------------------------------------------------------------------------
@@ -321,7 +326,7 @@ def _student_frames(exc: BaseException, limit: int = 4) -> list[str]:
     """Where in the student's code the exception came from (frames of this module left out)."""
     frames = [
         f for f in traceback.extract_tb(exc.__traceback__)
-        if os.path.normcase(os.path.abspath(f.filename)) != _THIS_FILE and "contextlib" not in f.filename
+        if os.path.normcase(os.path.abspath(f.filename)) not in _GRADER_FILES and "contextlib" not in f.filename
     ]
     lines = []
     for f in frames[-limit:]:

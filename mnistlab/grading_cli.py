@@ -481,7 +481,7 @@ def run_graded_cells(path) -> list[CellVerdict]:
     """
     import nbformat
     from nbgrader import utils
-    from nbgrader.preprocessors import Execute
+    from mnistlab.robust_execute import RobustExecute
 
     path = Path(path).resolve()
     nb = nbformat.read(path, as_version=4)
@@ -494,7 +494,7 @@ def run_graded_cells(path) -> list[CellVerdict]:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    executor = Execute(timeout_func=cell_timeout)
+    executor = RobustExecute(timeout_func=cell_timeout, interrupt_on_timeout=True)
     with environment(KERNEL_ENV), utils.chdir(str(path.parent)), \
             utils.setenv(NBGRADER_EXECUTION="validate", NBGRADER_VALIDATING="1"):
         nb, _ = executor.preprocess(nb, {"metadata": {"path": str(path.parent)}})

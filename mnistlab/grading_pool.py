@@ -29,7 +29,6 @@ import json
 import os
 import selectors
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from pathlib import Path
 
 from mnistlab.grading import GRADED
 from mnistlab.grading_cli import CELL_TIMEOUT, TRAINING_RUN_TIMEOUT
+from mnistlab.processes import kill_tree
 
 #: Seconds a worker gets to start before it is considered broken.
 WORKER_START_TIMEOUT = 120
@@ -209,22 +209,6 @@ def in_gradebook(course: Path, assignment: str) -> set[str]:
 # ---------------------------------------------------------------------------
 
 
-def _descendants(pid: int) -> list[int]:
-    """All processes below ``pid`` (Linux /proc; empty elsewhere)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            stat = (entry / "stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
 class Worker:
     """One ``python -m mnistlab.grading_worker`` process and the job it is doing."""
 
@@ -259,13 +243,7 @@ class Worker:
 
     def kill(self) -> None:
         """SIGKILL the worker and everything it started (kernels, isolated processes)."""
-        pids = _descendants(self.proc.pid)
-        for pid in [self.proc.pid, *pids]:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+        kill_tree(self.proc)
         self.close()
 
     def close(self) -> None:
@@ -327,8 +305,10 @@ def grade_class(course, assignment: str, students, *, jobs: int | None = None, r
         for student in students:
             old = recorded_result(course, assignment, student)
             folder = course / "submitted" / student / assignment
-            if (not regrade and old is not None and student in graded_before and folder.is_dir()
-                    and old.get("digest") == submission_digest(folder)):
+            # Kept: a finished grade of the same files. Not kept: an "error" (a worker killed or broken,
+            # the re-check unable to run): a re-run tries again.
+            if (not regrade and old is not None and old.get("status") in ("graded", "rejected")
+                    and student in graded_before and folder.is_dir() and old.get("digest") == submission_digest(folder)):
                 report.results[student] = old
                 report.skipped.append(student)
             else:

@@ -362,7 +362,15 @@ def grade_submission(course, assignment: str, student: str, template_db, private
             passed = bool(v and v.passed)
             entry["isolated"] = passed
             for flag in (v.flags if v else []):
-                result["flags"].append(f"{function}: {flag}")
+                if flag.startswith("top level:"):
+                    # Something outside the graded functions (a cell's own code): one entry, not one per
+                    # function. A blocked access is the student's doing (flag); a crash or a hang is not.
+                    text = "isolated re-check, " + flag.replace("mnistlab grading: ", "")
+                    target = result["flags"] if "not allowed" in flag else result["notes"]
+                    if text not in target:
+                        target.append(text)
+                else:
+                    result["flags"].append(f"{function}: {flag}")
             if points > 0 and not passed:
                 why = (v.message.splitlines()[0] if v and v.message else "the re-check could not run it")
                 entry["lowered_because"] = (f"{function}: {points:g} points in the notebook, but its isolated "

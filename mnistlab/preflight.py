@@ -135,6 +135,7 @@ def preflight(folder, assignment: str, expected_grade_ids) -> Preflight:
                         f"{', '.join(sorted(expected)[:3])}...): it is another assignment's notebook or was "
                         "rebuilt from scratch; the student must submit the released notebook")
     _unique_cell_ids(nb, notes)
+    _unique_grade_ids(nb, notes)
     if repeated and not any("new ids" in n for n in notes):
         notes.append(f"{repeated} cell(s) had an id that another cell already had; they were given new ids")
     try:
@@ -142,6 +143,31 @@ def preflight(folder, assignment: str, expected_grade_ids) -> Preflight:
     except ValidationError as exc:
         raise Rejection(f"{path.name} is not a valid notebook: {str(exc).splitlines()[0][:300]}") from None
     return Preflight(nb, path, notes)
+
+
+def _unique_grade_ids(nb, notes: list[str]) -> None:
+    """Keep nbgrader's metadata only on the first cell of each ``grade_id``; later copies become plain cells.
+
+    nbgrader refuses a notebook in which two cells claim one ``grade_id``
+    (typically a test cell copied to re-run it), and the student would get
+    nothing. The first cell is the one nbgrader grades (and restores from the
+    gradebook if it is a test cell); a copy's code still runs, but as ordinary
+    code, so it can neither earn nor lose points.
+    """
+    seen: set[str] = set()
+    copies = []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader")
+        gid = meta.get("grade_id") if isinstance(meta, dict) else None
+        if gid is None:
+            continue
+        if gid in seen:
+            del cell.metadata["nbgrader"]
+            copies.append(gid)
+        seen.add(gid)
+    if copies:
+        notes.append(f"{len(copies)} cell(s) repeated the nbgrader id of an earlier cell ({', '.join(sorted(set(copies)))}): "
+                     "the copies were graded as ordinary code")
 
 
 def _unique_cell_ids(nb, notes: list[str]) -> None:

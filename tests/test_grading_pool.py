@@ -153,3 +153,16 @@ def test_two_machines_grade_shards_and_one_gradebook_merges_them(tmp_path):
         rows = list(csv.DictReader(f))
     assert sorted(r["student_id"] for r in rows) == students
     assert json.loads((master.root / ".mnistlab-grading" / A / "results" / "s1.json").read_text())["score"] == 9.0
+
+
+def test_preflight_keeps_only_the_first_cell_of_a_repeated_grade_id(tmp_path):
+    nb = nbformat.read(RELEASED, as_version=4)
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id("relu"))
+    copy_ = copy.deepcopy(test)
+    copy_["id"] = "my-copy"
+    nb.cells.insert(nb.cells.index(test) + 1, copy_)
+    checked = preflight(submission(tmp_path, data=json.dumps(nb).encode()), A, IDS)
+    graded = [c for c in checked.notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id("relu")]
+    assert len(graded) == 1 and graded[0]["id"] == test["id"]
+    assert checked.notebook.cells[nb.cells.index(test) + 1].source == test.source  # the copy's code stays
+    assert any("graded as ordinary code" in n for n in checked.notes)

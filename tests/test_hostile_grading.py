@@ -98,7 +98,8 @@ def duplicate_ids(nb):
 
 
 def swallow(indent=""):
-    return (f"{indent}while True:\n{indent}    try:\n{indent}        pass\n"
+    """A loop that really ignores interrupts: Python raises KeyboardInterrupt inside the `try`."""
+    return (f"{indent}import time\n{indent}while True:\n{indent}    try:\n{indent}        time.sleep(0.05)\n"
             f"{indent}    except KeyboardInterrupt:\n{indent}        pass\n")
 
 
@@ -128,7 +129,7 @@ def cases(course_root: Path) -> dict[str, Case]:
                      "builtins.isinstance = lambda o, t: True if t is AssertionError else _isinstance(o, t)\n"
                      "get_ipython().showtraceback = lambda *a, **k: None\n"
                      "get_ipython()._showtraceback = lambda *a, **k: None\n"},
-            zero=("sigmoid",), flag="isolated re-check"),
+            zero=("sigmoid",), flag=""),
         "delegate_call": Case(
             "relu calls the reference implementation",
             cells={"relu": "def relu(x):\n    import mnistlab.functional as F\n    return F.relu(x)\n"},
@@ -159,7 +160,8 @@ def cases(course_root: Path) -> dict[str, Case]:
         "test_deleted": Case("wrong softmax + its test cell deleted", cells={"softmax": WRONG["softmax"]},
                              edit=delete_test, zero=("softmax",)),
         "test_duplicated": Case("wrong relu + its test cell duplicated (same grade id)",
-                                cells={"relu": WRONG["relu"]}, edit=duplicate_test, zero=("relu",), flag=None),
+                                cells={"relu": WRONG["relu"]}, edit=duplicate_test, zero=("relu",),
+                                note="graded as ordinary code"),
         "test_moved": Case("wrong relu + its test cell moved to the end", cells={"relu": WRONG["relu"]},
                            edit=move_test_to_end, zero=("relu",)),
         "test_markdown": Case("wrong relu + its test cell turned into Markdown", cells={"relu": WRONG["relu"]},
@@ -198,13 +200,17 @@ def cases(course_root: Path) -> dict[str, Case]:
         "memory_hog": Case("softmax allocates 8 TB",
                            cells={"softmax": "import numpy as np\ndef softmax(z, axis=-1):\n"
                                              "    big = np.ones(1 << 40)\n    return big\n"}, zero=("softmax",)),
-        "sys_exit": Case("log_softmax calls sys.exit()",
-                         cells={"log_softmax": "import sys\ndef log_softmax(z, axis=-1):\n    sys.exit(3)\n"},
-                         zero=("log_softmax",)),
+        # (cross_entropy calls the student's log_softmax, so each crash is put where nothing depends on it)
+        "sys_exit": Case("relu calls sys.exit()",
+                         cells={"relu": "import sys\ndef relu(x):\n    sys.exit(3)\n"}, zero=("relu",)),
         "os_exit": Case("cross_entropy's cell ends the kernel with os._exit(1)",
                         cells={"cross_entropy": "import os\nos._exit(1)\n"}, zero=("cross_entropy",)),
-        "segfault": Case("relu's cell crashes the kernel (NULL pointer read)",
-                         cells={"relu": "import ctypes\nctypes.string_at(0)\n" + WRONG["relu"]}, zero=("relu",)),
+        "segfault": Case("relu's cell crashes the kernel with a segmentation fault",
+                         cells={"relu": "import faulthandler\nfaulthandler._sigsegv()\n" + WRONG["relu"]},
+                         zero=("relu",)),
+        "ctypes": Case("relu's cell reads memory at address 0 with ctypes",
+                       cells={"relu": "import ctypes\nctypes.string_at(0)\n" + WRONG["relu"]}, zero=("relu",),
+                       flag="C code"),
         "empty_file": Case("an empty upload", raw=b"", zero=tuple(POINTS), status="rejected", flag="empty"),
         "not_json": Case("a Word document renamed .ipynb", raw=b"PK\x03\x04 not a notebook \x00\xff",
                          zero=tuple(POINTS), status="rejected", flag="not a notebook"),
@@ -231,9 +237,12 @@ def graded(tmp_path_factory):
             cell_of(nb, gid).source = code
         if case.edit:
             case.edit(nb)
-        folder = h.submit(course, A, student, nb, case.files)
+        path = h.submit(course, A, student, nb, case.files)
+        folder = path.parent
+        if case.edit is duplicate_ids:  # nbformat.write repaired the ids (in nb too): write the JSON as it is
+            duplicate_ids(nb)
+            path.write_text(json.dumps(nb))
         if case.raw is not None or case.name:
-            path = folder / f"{A}.ipynb"
             if case.raw == "cut":
                 data = path.read_bytes()[: len(path.read_bytes()) // 2]
             elif case.raw == "a1":
