@@ -461,10 +461,11 @@ def _make_hook(*, writable, hidden, block_processes, on_violation, records):
     def in_hidden(p, _exact=h_exact, _prefix=h_prefix, _getpid=os.getpid, _str=str):
         if p in _exact or p.startswith(_prefix):
             return True
-        # /proc/<pid> of another process: its files, cwd, memory and environment.
+        # /proc/<pid> of another process: its files, cwd, memory and environment. Its `stat` (name,
+        # state, parent) stays readable: ipykernel lists its children with it (psutil) when it shuts down.
         if p.startswith("/proc/"):
-            head = p[6:].split("/", 1)[0]
-            return head.isdigit() and head != _str(_getpid())
+            head, _, rest = p[6:].partition("/")
+            return head.isdigit() and head != _str(_getpid()) and rest != "stat"
         return False
 
     def check(obj, event, write, dir_fd=None, _path_of=path_of, _in_writable=in_writable,
@@ -753,8 +754,10 @@ def kernel_startup_dir(dest, *, writable, hidden, memory_mb, report_path) -> pat
         (profile / sub).mkdir(parents=True, exist_ok=True)
     sandbox_copy = dest / "mnistlab_sandbox.py"
     shutil.copyfile(__file__, sandbox_copy)
-    config_text = ("# Written by mnistlab.sandbox: no history database (the guard lets the kernel"
-                   " write nowhere here).\nc.HistoryManager.enabled = False\n")
+    # History in memory: the guard lets the kernel write nowhere here. (Not `enabled = False`: with
+    # history disabled, one kernel shutdown in three took 2.4 s longer, measured with jupyter_client.)
+    config_text = ("# Written by mnistlab.sandbox: the command history is kept in memory, not in a file.\n"
+                   "c.HistoryManager.hist_file = ':memory:'\n")
     (profile / "ipython_kernel_config.py").write_text(config_text)
     (profile / "ipython_config.py").write_text(config_text)
     config = {

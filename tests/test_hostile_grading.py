@@ -365,6 +365,7 @@ def test_interrupted_run_resumes_without_duplicates_or_losses(tmp_path):
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **course.env}, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"{done_before} submission(s) already graded" in out.stdout, out.stdout
+    assert "ETA" in out.stdout  # the progress line (a tqdm bar on a terminal)
     con = sqlite3.connect(course.root / "gradebook.db")
     counts = dict(con.execute("SELECT student_id, COUNT(*) FROM submitted_assignment GROUP BY student_id"))
     assert counts == {s: 1 for s in students}
