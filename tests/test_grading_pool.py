@@ -166,3 +166,35 @@ def test_preflight_keeps_only_the_first_cell_of_a_repeated_grade_id(tmp_path):
     assert len(graded) == 1 and graded[0]["id"] == test["id"]
     assert checked.notebook.cells[nb.cells.index(test) + 1].source == test.source  # the copy's code stays
     assert any("graded as ordinary code" in n for n in checked.notes)
+
+
+@pytest.mark.slow
+def test_a_submission_over_the_wall_clock_limit_is_killed_and_flagged(tmp_path, monkeypatch):
+    """`--timeout`: the worker grading a too-slow submission is killed with its kernel; the class goes on."""
+    import os
+    import time
+
+    from mnistlab.processes import descendants
+
+    course = h.make_course(tmp_path)
+    slow = h.student_notebook(course, A)
+    cell = next(c for c in slow.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "relu")
+    cell.source = "import time\ntime.sleep(60)\n" + cell.source  # within the cell limit, over the job limit
+    h.submit(course, A, "slow", slow)
+    h.submit(course, A, "normal", h.student_notebook(course, A))
+    monkeypatch.setenv("MNISTLAB_CELL_TIMEOUT", "90")
+    start = time.monotonic()
+    status = cli.main(["grade", A, "--course", str(course.root), "--jobs", "2", "--timeout", "25", "--no-progress"])
+    seconds = time.monotonic() - start
+    assert status == 1  # flagged
+    assert seconds < 60, f"took {seconds:.0f} s: the slow submission was not cut off at 25 s"
+    assert descendants(os.getpid()) == [], "a worker, kernel or re-check process was left running"
+    results = course.root / ".mnistlab-grading" / A / "results"
+    slow_result = json.loads((results / "slow.json").read_text())
+    assert slow_result["status"] == "error"
+    assert "did not finish within 25 s" in slow_result["flags"][0]
+    scores = h.gradebook_scores(course, A)
+    assert sum(v[0] for v in scores["slow"].values()) == 0.0
+    assert sum(v[0] for v in scores["normal"].values()) == 10.0
+    page = course.root / "feedback" / "slow" / A / f"{A}.html"
+    assert "could not be graded" in page.read_text()

@@ -169,9 +169,10 @@ def cases(course_root: Path) -> dict[str, Case]:
         "duplicate_cell_ids": Case("the solution with four cells sharing one id", edit=duplicate_ids,
                                    note="new ids"),
         "reads_solutions": Case(
-            "relu taken from the instructor's source notebook (absolute and relative paths)",
+            "relu taken from the instructor's source notebook (absolute and relative paths) or another student's",
             cells={"relu": "import json\nrelu = None\n"
-                   f"for _p in [{source!r}, '../../../source/{A}/{A}.ipynb']:\n"
+                   f"for _p in [{source!r}, '../../../source/{A}/{A}.ipynb',\n"
+                   f"           {course + '/submitted/solution/' + A + '/' + A + '.ipynb'!r}]:\n"
                    "    try:\n"
                    "        _nb = json.load(open(_p))\n"
                    "        _src = next(''.join(c['source']) for c in _nb['cells'] if 'def relu' in ''.join(c['source']))\n"
