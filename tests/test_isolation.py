@@ -350,10 +350,17 @@ def test_the_guard_refuses_hidden_files_and_flags_it(course, tmp_path):
 
 
 @needs_guard
-def test_the_checks_temporary_files_stay_readable_when_tmp_is_hidden(course, tmp_path):
-    """read_idx's tests write IDX files for the child to read: not into a folder the child must not see."""
+def test_the_checks_temporary_files_stay_readable_when_tmp_is_hidden(course, tmp_path, monkeypatch):
+    """read_idx's tests write IDX files for the child to read: not into a folder the child must not see.
+
+    The grader's temporary folder is a dedicated one here, not /tmp itself, which may hold the Python
+    environment (a clean clone under /tmp in CI): hiding that would hide NumPy from the child.
+    """
+    grader_tmp = tmp_path / "grader-tmp"
+    grader_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(grader_tmp))
     verdicts = recheck(course, tmp_path, "a1_data", "a1 (reference, the temp folder hidden)",
-                       hidden_dirs=[tempfile.gettempdir()])
+                       hidden_dirs=[grader_tmp])
     assert passed(verdicts) == set(GRADED["a1_data"]), {f: v.message for f, v in verdicts.items()}
 
 
