@@ -239,16 +239,22 @@ print("parent alive, child status", status, flush=True)
 '''
 
 
-@pytest.fixture(scope="module")
-def guarded(tmp_path_factory):
-    """Run the checks in a guarded `python -I` child once; return its results and the parent's fate."""
-    root = tmp_path_factory.mktemp("guard")
+def fake_course(root):
+    """A course folder with solutions, a gradebook and alice's submission folder; returns (course, submission)."""
     course = root / "course"
     (course / "source" / "a1").mkdir(parents=True)
     (course / "source" / "a1" / "a1.ipynb").write_text("solutions")
     (course / "gradebook.db").write_bytes(b"grades")
     submission = course / "autograded" / "alice" / "a1"
     submission.mkdir(parents=True)
+    return course, submission
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory):
+    """Run the checks in a guarded `python -I` child once; return its results and the parent's fate."""
+    root = tmp_path_factory.mktemp("guard")
+    course, submission = fake_course(root)
     (course / "autograded" / "bob" / "a1").mkdir(parents=True)
     (course / "autograded" / "bob" / "a1" / "a1.ipynb").write_text("bob's answers")
     # A symlink shipped with the submission, pointing at the solutions.
@@ -386,12 +392,7 @@ def test_real_kernel_is_guarded(tmp_path):
     from mnistlab.grading_cli import KERNEL_ENV
 
     sandbox = load_sandbox()
-    course = tmp_path / "course"
-    (course / "source" / "a1").mkdir(parents=True)
-    (course / "source" / "a1" / "a1.ipynb").write_text("solutions")
-    (course / "gradebook.db").write_bytes(b"grades")
-    submission = course / "autograded" / "alice" / "a1"
-    submission.mkdir(parents=True)
+    course, submission = fake_course(tmp_path)
     tmpdir, data, reports = tmp_path / "tmp", tmp_path / "data", tmp_path / "reports"
     for folder in (tmpdir, data, reports):
         folder.mkdir()
