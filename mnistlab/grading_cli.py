@@ -615,7 +615,8 @@ def add_commands(subparsers) -> None:
                             "so an interrupted run resumes where it stopped)")
     grade.add_argument("--timeout", type=float, default=None,
                        help="wall-clock seconds one submission may take before its processes are killed and it gets "
-                            "a flagged zero row (default: twice the sum of its cells' time limits plus a minute)")
+                            "a flagged zero row (default: twice the time limits of its graded functions and of one more "
+                            "cell, plus a minute)")
     grade.add_argument("--no-progress", action="store_true", help="one line per submission instead of a progress bar")
     grade.add_argument("--shard", metavar="K/N", default=None,
                        help="grade only shard K of N of the class (a stable hash of the student id), for grading "

@@ -37,8 +37,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mnistlab.grading import GRADED
+from mnistlab.grading import GRADED, grade_id
 from mnistlab.grading_cli import CELL_TIMEOUT, TRAINING_RUN_TIMEOUT
+from mnistlab.grading_worker import record_ungraded, stored_scores, submission_digest
 from mnistlab.processes import kill_tree
 
 #: Seconds a worker gets to start before it is considered broken.
@@ -49,8 +50,9 @@ def job_timeout(assignment: str) -> float:
     """Wall-clock seconds one submission may take before its worker is killed.
 
     Every graded function may use its full time limit twice (in the notebook
-    and in the isolated re-check), plus a minute for starting kernels,
-    nbgrader and feedback. Far above the ~2-5 s a submission normally takes.
+    and in the isolated re-check), one more cell limit twice for the cells
+    around them, plus a minute for starting kernels, nbgrader and feedback.
+    Far above the ~2-5 s a submission normally takes.
     """
     limits = [TRAINING_RUN_TIMEOUT if f == "training_run" else CELL_TIMEOUT for f in GRADED[assignment]]
     return 2 * sum(limits) + 2 * CELL_TIMEOUT + 60
@@ -93,13 +95,9 @@ def merge_into_gradebook(master_db: Path, worker_db: Path, assignment: str, stud
     own score stays the auto score, extra credit is cleared, and the notebook
     is flagged when the result has flags.
     """
-    con = sqlite3.connect(master_db, timeout=120, isolation_level=None)
-    try:
-        con.execute("ATTACH DATABASE ? AS w", (f"file:{worker_db}?mode=ro",))
-    except sqlite3.OperationalError:
-        con.close()
-        con = sqlite3.connect(f"file:{master_db}", uri=True, timeout=120, isolation_level=None)
-        con.execute("ATTACH DATABASE ? AS w", (f"file:{worker_db}?mode=ro",))
+    # Opened as a URI so that ATTACH reads the worker's file as one too (read-only).
+    con = sqlite3.connect(f"file:{master_db}", uri=True, timeout=120, isolation_level=None)
+    con.execute("ATTACH DATABASE ? AS w", (f"file:{worker_db}?mode=ro",))
     try:
         con.execute("BEGIN IMMEDIATE")
         (aid,) = con.execute("SELECT id FROM main.assignment WHERE name = ?", (assignment,)).fetchone()
@@ -132,11 +130,7 @@ def merge_into_gradebook(master_db: Path, worker_db: Path, assignment: str, stud
             cols = ", ".join(_columns(con, table))
             con.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM w.{table} WHERE {where}", (sid,))
         for function, f in result["functions"].items():
-            from mnistlab.grading import grade_id
-
-            in_kernel = f.get("in_kernel")
-            auto = 0.0 if in_kernel is None else float(in_kernel)
-            manual = float(f["points"]) if (in_kernel is None or float(f["points"]) != auto) else None
+            auto, manual = stored_scores(f)
             con.execute(
                 "UPDATE main.grade SET auto_score = ?, manual_score = ?, extra_credit = NULL, needs_manual_grade = 0 "
                 "WHERE notebook_id IN (SELECT id FROM main.submitted_notebook WHERE assignment_id = ?) AND cell_id IN "
@@ -290,8 +284,6 @@ def grade_class(course, assignment: str, students, *, jobs: int | None = None, r
     ``regrade``. Returns a :class:`PoolReport`; the course's gradebook,
     ``autograded/`` and ``feedback/`` are updated as each submission finishes.
     """
-    from mnistlab.grading_worker import record_ungraded, submission_digest
-
     course = Path(course).resolve()
     jobs = max(1, int(jobs or os.cpu_count() or 1))
     timeout = float(timeout or job_timeout(assignment))
@@ -337,10 +329,7 @@ def grade_class(course, assignment: str, students, *, jobs: int | None = None, r
         def fail(worker: Worker, reason: str) -> None:
             job = worker.job
             private = Path(job["private"])
-            result = record_ungraded(private, template, course, assignment, job["student"], "error", reason)
-            folder = course / "submitted" / job["student"] / assignment
-            result["digest"] = submission_digest(folder) if folder.is_dir() else ""
-            finish(worker, result)
+            finish(worker, record_ungraded(private, template, course, assignment, job["student"], "error", reason))
 
         def start_worker() -> Worker:
             w = Worker(run_dir / f"worker-{len(workers)}.log", worker_env)
@@ -376,7 +365,8 @@ def grade_class(course, assignment: str, students, *, jobs: int | None = None, r
                     busy.remove(w)
                     fail(w, f"the grading process ended unexpectedly (exit code {code}; {type(exc).__name__}) "
                             "while grading this submission")
-                    idle.append(start_worker()) if queue else None
+                    if queue:
+                        idle.append(start_worker())
                     continue
                 if answer is None:
                     continue

@@ -196,6 +196,18 @@ def _kernel_verdicts(private: Path, assignment: str, student: str) -> dict:
     return out
 
 
+def stored_scores(function_result: dict) -> tuple[float, float | None]:
+    """(auto_score, manual_score) to store for one graded function of a result.
+
+    The kernel's points stay the auto score; when the final points differ (the
+    re-check lowered them, or nothing ran in the kernel) they are the manual
+    score, which nbgrader counts instead and shows in the formgrader.
+    """
+    in_kernel, points = function_result.get("in_kernel"), float(function_result["points"])
+    auto = 0.0 if in_kernel is None else float(in_kernel)
+    return auto, (points if in_kernel is None or points != auto else None)
+
+
 def _write_final_grades(private: Path, assignment: str, student: str, functions: dict, flagged: bool,
                         reason: str | None = None) -> None:
     """Put the final points in the private gradebook: a lowered grade as manual score with the reason."""
@@ -208,12 +220,8 @@ def _write_final_grades(private: Path, assignment: str, student: str, functions:
             grade = gb.find_grade(grade_id(function), assignment, assignment, student)
             grade.extra_credit = None
             grade.needs_manual_grade = False
-            lowered = f.get("lowered_because")
-            if grade.auto_score is None or f["points"] < float(grade.auto_score or 0.0) or lowered:
-                grade.manual_score = f["points"]
-            else:
-                grade.manual_score = None
-            text = lowered or reason
+            grade.auto_score, grade.manual_score = stored_scores(f)
+            text = f.get("lowered_because") or reason
             with contextlib.suppress(MissingEntry):
                 comment = gb.find_comment(solution_cell_of(function), assignment, assignment, student)
                 comment.manual_comment = f"{LOWERED_PREFIX} {text}" if text else None
@@ -247,7 +255,8 @@ def record_ungraded(private: Path, template_db: Path, course: Path, assignment: 
     private.mkdir(parents=True)
     shutil.copy(template_db, private / "gradebook.db")
     result = _empty_result(student, assignment)
-    result.update(status=status, flags=[reason])
+    folder = course / "submitted" / student / assignment
+    result.update(status=status, flags=[reason], digest=submission_digest(folder) if folder.is_dir() else "")
     with Gradebook(f"sqlite:///{private / 'gradebook.db'}", "mnistlab") as gb:
         gb.update_or_create_student(student)
         gb.update_or_create_submission(assignment, student)
@@ -293,12 +302,10 @@ def grade_submission(course, assignment: str, student: str, template_db, private
     course, private, template_db = Path(course).resolve(), Path(private).resolve(), Path(template_db).resolve()
     start = time.perf_counter()
     src = course / "submitted" / student / assignment
-    digest = submission_digest(src) if src.is_dir() else ""
     try:
         checked = preflight(src, assignment, [grade_id(f) for f in GRADED[assignment]])
     except Rejection as exc:
         result = record_ungraded(private, template_db, course, assignment, student, "rejected", str(exc))
-        result["digest"] = digest
         result["seconds"]["total"] = time.perf_counter() - start
         return result
 
@@ -307,7 +314,7 @@ def grade_submission(course, assignment: str, student: str, template_db, private
     shutil.copy(template_db, private / "gradebook.db")
     _copy_submission(src, private / "submitted" / student / assignment, checked.notebook, assignment)
     result = _empty_result(student, assignment)
-    result.update(digest=digest, notes=list(checked.notes))
+    result.update(digest=submission_digest(src), notes=list(checked.notes))
     config, config_env = _private_config(course, private)
     kernel_env = _kernel_environment(private, course, student, assignment)
 

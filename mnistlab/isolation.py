@@ -14,10 +14,10 @@ The child
     ``[sys.executable, "-I", _isolated_child.py, <fd>, <fd>]`` in a fresh empty
     temporary directory, with a minimal environment, stdin/stdout/stderr on
     /dev/null, its own session, ``RLIMIT_AS`` = ``memory_mb``, ``RLIMIT_FSIZE``
-    64 MB and no core files. If ``mnistlab/sandbox.py`` exists it is loaded by
-    file path in the child and its ``install_guard`` hides ``hidden_dirs`` and the
-    real ``mnistlab`` package, and refuses writes outside the child's temporary
-    directory. The child is killed (SIGKILL, its process group and descendants)
+    64 MB and no core files. ``mnistlab/sandbox.py`` is loaded by file path in
+    the child (which does not start without it); its ``install_guard`` hides
+    ``hidden_dirs`` and the real ``mnistlab`` package, and refuses writes outside
+    the child's temporary directory. The child is killed (SIGKILL, its process group and descendants)
     when the re-check ends, whatever happens.
 
 Cells
@@ -61,10 +61,8 @@ What a hostile child can still do
     ``memory_mb``; forge or suppress its own flags; and, with the skills the
     guard's docstring describes (raw memory through ctypes parts loaded before the
     guard), switch the guard off and then signal or ptrace the grader or read the
-    hidden folders. Without ``mnistlab/sandbox.py`` there is no guard at all: the
-    stand-ins keep honest-looking delegation out, but a determined submission
-    can load the reference by file path. Run grading as an unprivileged user,
-    in a container without network, for more.
+    hidden folders. Run grading as an unprivileged user, in a container without
+    network, for more.
 """
 
 from __future__ import annotations
@@ -92,6 +90,7 @@ from mnistlab import _isolated_child as _wire
 from mnistlab import grading
 from mnistlab.data import IDXFormatError
 from mnistlab.processes import kill_tree
+from mnistlab.sandbox import set_memory_limit
 
 __all__ = ["IsolatedVerdict", "recheck_notebook", "TOP_LEVEL_PREFIX"]
 
@@ -203,8 +202,7 @@ class _Frames:
 
 def _limits(memory_mb: int):
     def apply():
-        mem = int(memory_mb) << 20
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+        set_memory_limit(memory_mb)  # as the kernel's: within a lower hard limit the instructor set
         resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_LIMIT, FSIZE_LIMIT))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large file fails with EFBIG instead
@@ -257,7 +255,7 @@ class _Child:
         self.alive = True
         hidden = [str(Path(d).resolve()) for d in hidden_dirs] + [str(PACKAGE_DIR)]
         try:
-            self.control("init", _STARTUP_TIMEOUT, sandbox=str(SANDBOX_FILE) if SANDBOX_FILE.is_file() else None,
+            self.control("init", _STARTUP_TIMEOUT, sandbox=str(SANDBOX_FILE),
                          writable=[self.tmp], hidden=hidden)
         except BaseException as exc:
             text = self.exit_text() if isinstance(exc, _wire.Lost) else f"{type(exc).__name__}: {exc}"

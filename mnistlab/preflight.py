@@ -134,10 +134,11 @@ def preflight(folder, assignment: str, expected_grade_ids) -> Preflight:
         raise Rejection(f"{path.name} does not contain the graded cells of {assignment} (none of "
                         f"{', '.join(sorted(expected)[:3])}...): it is another assignment's notebook or was "
                         "rebuilt from scratch; the student must submit the released notebook")
-    _unique_cell_ids(nb, notes)
+    # nbformat may already have renamed repeated ids while reading (with a warning): count either way.
+    renamed = max(repeated, _unique_cell_ids(nb))
+    if renamed:
+        notes.append(f"{renamed} cell(s) had an id that another cell already had; they were given new ids")
     _unique_grade_ids(nb, notes)
-    if repeated and not any("new ids" in n for n in notes):
-        notes.append(f"{repeated} cell(s) had an id that another cell already had; they were given new ids")
     try:
         nbformat.validate(nb)
     except ValidationError as exc:
@@ -170,8 +171,8 @@ def _unique_grade_ids(nb, notes: list[str]) -> None:
                      "the copies were graded as ordinary code")
 
 
-def _unique_cell_ids(nb, notes: list[str]) -> None:
-    """Give cells whose ``id`` repeats an earlier one a new id (format 4.5 requires unique ids).
+def _unique_cell_ids(nb) -> int:
+    """Give cells whose ``id`` repeats an earlier one a new id (format 4.5 requires unique ids); return how many.
 
     nbgrader identifies cells by their ``grade_id`` metadata, not by this id, so
     the repair changes nothing that is graded.
@@ -186,5 +187,4 @@ def _unique_cell_ids(nb, notes: list[str]) -> None:
             cell["id"] = uuid.uuid4().hex[:8]
             renamed += 1
         seen.add(cell["id"])
-    if renamed:
-        notes.append(f"{renamed} cell(s) had an id that another cell already had; they were given new ids")
+    return renamed

@@ -22,6 +22,7 @@ from assignment_bugs import harness as h
 from mnistlab import cli
 from mnistlab.grading import GRADED, grade_id
 from mnistlab.grading_pool import in_shard, parse_shard
+from mnistlab.grading_worker import stored_scores
 from mnistlab.preflight import MAX_NOTEBOOK_BYTES, Rejection, preflight
 
 A = "a2_relu_softmax"
@@ -207,3 +208,13 @@ def test_a_submission_over_the_wall_clock_limit_is_killed_and_flagged(tmp_path, 
     assert sum(v[0] for v in scores["normal"].values()) == 10.0
     page = course.root / "feedback" / "slow" / A / f"{A}.html"
     assert "could not be graded" in page.read_text()
+
+
+@pytest.mark.parametrize("in_kernel, points, stored", [
+    (2.0, 2.0, (2.0, None)),  # agreed: the kernel's score stands, no manual score
+    (0.0, 0.0, (0.0, None)),
+    (2.0, 0.0, (2.0, 0.0)),  # lowered by the re-check: manual 0 counts, the kernel's 2 kept for the record
+    (None, 0.0, (0.0, 0.0)),  # nothing ran (rejected or error): an explicit manual 0
+])
+def test_stored_scores(in_kernel, points, stored):
+    assert stored_scores({"in_kernel": in_kernel, "points": points}) == stored

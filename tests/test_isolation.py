@@ -18,7 +18,7 @@ from assignment_bugs import ASSIGNMENTS, catalog
 from assignment_bugs import harness as h
 from mnistlab.data import MNIST_FILES, default_data_dir
 from mnistlab.grading import GRADED
-from mnistlab.isolation import SANDBOX_FILE, TOP_LEVEL_PREFIX, recheck_notebook
+from mnistlab.isolation import TOP_LEVEL_PREFIX, recheck_notebook
 
 A2 = "a2_relu_softmax"
 REPO = h.REPO
@@ -322,10 +322,17 @@ def test_the_grader_objects_are_out_of_reach(course, tmp_path):
     assert verdicts["numerical_gradient"].passed, verdicts["numerical_gradient"].message
 
 
-needs_guard = pytest.mark.skipif(not SANDBOX_FILE.is_file(), reason="mnistlab/sandbox.py (the guard) is not there")
+def test_no_recheck_without_the_guard(course, tmp_path, monkeypatch):
+    """A missing guard file fails closed: the child does not start, no function passes."""
+    import mnistlab.isolation as isolation
+
+    monkeypatch.setattr(isolation, "SANDBOX_FILE", tmp_path / "gone" / "sandbox.py")
+    verdicts = recheck(course, tmp_path, A2, "a2 without the guard")
+    assert passed(verdicts) == set()
+    assert all("could not start" in v.message and "guard" in v.message for v in verdicts.values()), \
+        {f: v.message for f, v in verdicts.items()}
 
 
-@needs_guard
 def test_the_guard_refuses_hidden_files_and_flags_it(course, tmp_path):
     secret = tmp_path / "course-secrets"
     secret.mkdir()
@@ -349,7 +356,6 @@ def test_the_guard_refuses_hidden_files_and_flags_it(course, tmp_path):
     assert not [f for f in verdicts["softmax"].flags if not f.startswith(TOP_LEVEL_PREFIX)]
 
 
-@needs_guard
 def test_the_checks_temporary_files_stay_readable_when_tmp_is_hidden(course, tmp_path, monkeypatch):
     """read_idx's tests write IDX files for the child to read: not into a folder the child must not see.
 
@@ -364,7 +370,6 @@ def test_the_checks_temporary_files_stay_readable_when_tmp_is_hidden(course, tmp
     assert passed(verdicts) == set(GRADED["a1_data"]), {f: v.message for f, v in verdicts.items()}
 
 
-@needs_guard
 def test_the_real_mnistlab_stays_out_of_reach(course, tmp_path):
     """Removing the stand-ins and putting the repository on sys.path does not bring the reference back."""
     escape = (
