@@ -2,7 +2,8 @@
 #
 #   make book    build the whole book (installs the locked environment, fetches MNIST, releases the
 #                student notebooks the book links to, executes every chapter)
-#   make test    run every test: the library, the data chain, the strict book build, the browser
+#   make test    check the import rules between the package's parts (lint-imports), then run every
+#                test: the library, the data chain, the strict book build, the browser
 #                check of the built pages and the real nbgrader runs
 #   make bench   print the speed figures (`mnistlab bench`)
 #   make lock    re-pin requirements.lock from the current environment (after changing dependencies)
@@ -50,11 +51,12 @@ book: install data release
 	@echo "The book is in _build/html/index.html (it reads offline)."
 
 test: install system-deps data release
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 # Throughput of `mnistlab grade` on a synthetic class of 200 a2 submissions: 1 worker against one per core.
 bench-grading: install
-	$(BIN)/python -m mnistlab.grading_bench --students 200
+	$(BIN)/python -m mnistlab.grader.bench --students 200
 
 bench: install data
 	-$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet torch==2.13.0 || \

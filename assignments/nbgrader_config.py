@@ -15,7 +15,7 @@
 
 import os
 
-from mnistlab.grading_cli import KERNEL_ENV, SUBMISSION_IGNORE, cell_timeout
+from mnistlab.grader.settings import KERNEL_ENV, SUBMISSION_IGNORE, cell_timeout
 
 c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
 
@@ -32,10 +32,10 @@ c.Execute.interrupt_on_timeout = True
 # that kills the kernel (os._exit, a segfault, the memory limit), would make nbgrader drop the whole
 # notebook. RobustExecute (nbgrader's Execute, otherwise unchanged) restarts the kernel, re-runs the
 # cells above silently, marks that cell as failed with the reason and grades the rest.
-from mnistlab.robust_execute import AUTOGRADE_PREPROCESSORS  # noqa: E402
+from mnistlab.grader.robust_execute import AUTOGRADE_PREPROCESSORS  # noqa: E402
 
 c.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
-# The kernels inherit this environment: one BLAS thread each (see mnistlab.grading_cli.KERNEL_ENV).
+# The kernels inherit this environment: one BLAS thread each (see mnistlab.grader.settings.KERNEL_ENV).
 for _name, _value in KERNEL_ENV.items():
     os.environ.setdefault(_name, _value)
 
@@ -43,7 +43,7 @@ for _name, _value in KERNEL_ENV.items():
 # nbgrader copies the files submitted next to a notebook into autograded/, and the kernel's working
 # directory comes first on sys.path there: a submitted mnistlab/ folder or numpy.py would replace the
 # installed package the tests import. Only notebooks are graded, so nothing importable (and no IPython
-# configuration file) is copied. See mnistlab.grading_cli.SUBMISSION_IGNORE for the list and reasons.
+# configuration file) is copied. See mnistlab.grader.settings.SUBMISSION_IGNORE for the list and reasons.
 c.CourseDirectory.ignore = SUBMISSION_IGNORE
 
 # --- Feedback -----------------------------------------------------------------------------------
@@ -51,10 +51,10 @@ c.CourseDirectory.ignore = SUBMISSION_IGNORE
 # restores every test cell from the gradebook). ClearHiddenTests removes the hidden regions from the
 # cells' code; ScrubHiddenTestOutputs first removes any hidden-test line that an error's traceback
 # quotes from the outputs. Students see their score per function and the failure messages of
-# mnistlab.grading, which never contain test code.
+# mnistlab.checks, which never contain test code.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "mnistlab.grading_cli.ScrubHiddenTestOutputs",
+    "mnistlab.grader.feedback.ScrubHiddenTestOutputs",
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
@@ -62,7 +62,7 @@ c.GenerateFeedback.preprocessors = [
 # --- Grades -------------------------------------------------------------------------------------
 # `nbgrader export` (and `mnistlab grade`) write one row per student and assignment with the points of
 # every graded function, not only the total.
-c.ExportApp.plugin_class = "mnistlab.grading_cli.PerFunctionCsvExport"
+c.ExportApp.plugin_class = "mnistlab.grader.grades.PerFunctionCsvExport"
 
 # --- LMS downloads (nbgrader zip_collect) -------------------------------------------------------
 # Put the LMS's zip of submissions in downloaded/<assignment>/archive/ (`mnistlab grade --zip` does it).

@@ -145,7 +145,8 @@ def run(repeats: int = 5, data_dir=None, threads: int | None = None, print=print
         ``load_s``, ``numpy_epoch_s``, ``torch_epoch_s`` (or None),
         ``gflops``, ``bound_s``.
     """
-    from mnistlab.data import fetch_mnist, load_mnist
+    from mnistlab.data import load_mnist
+    from mnistlab.fetch import fetch_mnist
     from mnistlab.model import MLP
 
     fetch_mnist(data_dir, progress=False, log=lambda msg: None)

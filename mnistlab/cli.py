@@ -77,23 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_command(sub)
     _add_bench_command(sub)
     try:
-        from mnistlab import grading_cli
+        from mnistlab.grader import commands as grading_commands
     except ImportError:  # the instructor's commands need nbgrader
         pass
     else:
-        grading_cli.add_commands(sub)
+        grading_commands.add_commands(sub)
     return parser
 
 
 def cmd_data(args) -> int:
-    from mnistlab import data
+    from mnistlab import fetch
 
     if args.data_command == "fetch":
         start = time.perf_counter()
-        folder = data.fetch_mnist(args.dir, progress=not args.no_progress)
+        folder = fetch.fetch_mnist(args.dir, progress=not args.no_progress)
         print(f"MNIST is ready in {folder} ({time.perf_counter() - start:.1f} s)")
     else:
-        print(data.format_mnist_info(data.mnist_info(args.dir)))
+        print(fetch.format_mnist_info(fetch.mnist_info(args.dir)))
     return 0
 
 
@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # one clear line for expected failures, not a traceback
-        from mnistlab.data import IDXFormatError, MNISTFetchError
+        from mnistlab.data import IDXFormatError
+        from mnistlab.fetch import MNISTFetchError
 
         if isinstance(exc, (IDXFormatError, MNISTFetchError, FloatingPointError, ValueError)):
             print(f"mnistlab {args.command}: error: {exc}", file=sys.stderr)

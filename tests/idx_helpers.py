@@ -1,7 +1,8 @@
 """Hand-built IDX bytes for the tests, written with ``struct`` only.
 
-These helpers are the independent oracle for :mod:`mnistlab.data`: they never
-call the code under test, so a bug there cannot hide itself here.
+These helpers are the independent oracle for :mod:`mnistlab.data` and
+:mod:`mnistlab.fetch`: they never call the code under test, so a bug there
+cannot hide itself here.
 """
 
 from __future__ import annotations

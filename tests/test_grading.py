@@ -1,4 +1,4 @@
-"""mnistlab.grading in-process: the checks accept correct code, reject every catalogued bug, and explain.
+"""mnistlab.checks in-process: the checks accept correct code, reject every catalogued bug, and explain.
 
 These run the assignment notebooks' own code (setup and solution cells, with
 and without each bug from ``tests/assignment_bugs``) in a plain namespace, so
@@ -18,8 +18,9 @@ import pytest
 
 from assignment_bugs import ASSIGNMENTS, catalog
 from assignment_bugs.harness import ASSIGNMENTS as COURSE, apply_bug, solutions
-from mnistlab import data, functional, gradcheck, grading, layers, model, optim
-from mnistlab.grading import GRADED, GradingFailure
+from mnistlab import checks, data, functional, gradcheck, layers, model, optim
+from mnistlab.checks import GRADED, GradingFailure
+from mnistlab.checks.messages import describe
 
 #: graded function -> (check, the notebook name it is given)
 CHECKS = {fn: (f"check_{fn}", fn) for fns in GRADED.values() for fn in fns}
@@ -62,7 +63,7 @@ def verdict(ns: dict, function: str) -> tuple[str, str]:
     for hidden in (False, True):
         try:
             with contextlib.redirect_stdout(io.StringIO()):
-                getattr(grading, check)(ns.get(name), hidden=hidden)
+                getattr(checks, check)(ns.get(name), hidden=hidden)
         except GradingFailure as exc:
             return ("hidden" if hidden else "visible"), str(exc)
     return "pass", ""
@@ -71,8 +72,8 @@ def verdict(ns: dict, function: str) -> tuple[str, str]:
 @pytest.mark.parametrize("function", list(REFERENCE))
 def test_reference_passes_visible_and_hidden_tests(function, capsys):
     check, _ = CHECKS[function]
-    getattr(grading, check)(REFERENCE[function])
-    getattr(grading, check)(REFERENCE[function], hidden=True)
+    getattr(checks, check)(REFERENCE[function])
+    getattr(checks, check)(REFERENCE[function], hidden=True)
     out = capsys.readouterr().out
     assert re.search(r"\d+ visible tests passed", out) and re.search(r"\d+ hidden tests passed", out)
 
@@ -113,11 +114,11 @@ def test_each_bug_fails_its_own_check_only(assignment, bug):
 
 
 def test_messages_summarize_large_arrays():
-    text = grading._describe(np.arange(60 * 784, dtype=np.float32).reshape(60, 784))
+    text = describe(np.arange(60 * 784, dtype=np.float32).reshape(60, 784))
     assert "shape (60, 784)" in text and "float32" in text and len(text) < 200
-    small = grading._describe(np.array([[1.0, -2.0], [3.0, 4.5]]))
+    small = describe(np.array([[1.0, -2.0], [3.0, 4.5]]))
     assert "4.5" in small and "shape (2, 2)" in small
-    with_nan = grading._describe(np.array([np.nan, 1.0, np.inf] * 10))
+    with_nan = describe(np.array([np.nan, 1.0, np.inf] * 10))
     assert "nan or inf" in with_nan
 
 
@@ -126,7 +127,7 @@ def test_a_stub_is_reported_as_not_implemented():
         raise NotImplementedError()
 
     with pytest.raises(GradingFailure) as info:
-        grading.check_relu(relu)
+        checks.check_relu(relu)
     message = str(info.value)
     assert "relu(x) raised NotImplementedError." in message
     assert "relu is not implemented yet" in message
@@ -135,7 +136,7 @@ def test_a_stub_is_reported_as_not_implemented():
 def test_failure_renders_as_its_message_only():
     """In IPython (and so in nbgrader's outputs) a failure shows no traceback, hence no test code."""
     with pytest.raises(GradingFailure) as info:
-        grading.check_relu(lambda x: np.abs(x))
+        checks.check_relu(lambda x: np.abs(x))
     lines = info.value._render_traceback_()
     assert "GradingFailure" in lines[0] and 'relu: visible test "hand-worked example" failed.' in lines[0]
     assert not any("check_relu" in line or "Traceback" in line for line in lines)
@@ -147,7 +148,7 @@ def test_checks_keep_numpy_references_from_import_time(monkeypatch):
     monkeypatch.setattr(np, "isclose", lambda a, b, **k: np.ones(np.broadcast(a, b).shape, bool))
     monkeypatch.setattr(functional, "relu", lambda x: np.abs(x))
     with pytest.raises(GradingFailure):
-        grading.check_relu(lambda x: np.abs(x))
+        checks.check_relu(lambda x: np.abs(x))
 
 
 def test_checks_are_deterministic():
@@ -158,87 +159,18 @@ def test_checks_are_deterministic():
 
 def test_check_rejects_a_non_function():
     with pytest.raises(GradingFailure, match="expected a function"):
-        grading.check_sigmoid(None)
+        checks.check_sigmoid(None)
 
 
 def test_training_run_rejects_out_of_range_settings():
     with pytest.raises(GradingFailure, match="learning_rate = 5 is out of range"):
-        grading.check_training_run(optim.sgd_momentum, learning_rate=5)
+        checks.check_training_run(optim.sgd_momentum, learning_rate=5)
     with pytest.raises(GradingFailure, match="momentum = 1.0 is out of range"):
-        grading.check_training_run(optim.sgd_momentum, momentum=1.0)
-
-
-def test_grade_ids_match_the_notebooks():
-    for assignment, functions in GRADED.items():
-        nb = nbformat.read(COURSE / "source" / assignment / f"{assignment}.ipynb", as_version=4)
-        ids = [c.metadata.nbgrader.grade_id for c in nb.cells
-               if c.metadata.get("nbgrader", {}).get("grade")]
-        assert ids == [grading.grade_id(f) for f in functions]
-
-
-# ---------------------------------------------------------------------------
-# The source notebooks themselves
-# ---------------------------------------------------------------------------
-
-
-def _source(assignment: str):
-    return nbformat.read(COURSE / "source" / assignment / f"{assignment}.ipynb", as_version=4)
-
-
-def test_sources_are_up_to_date_with_their_generator():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("build_sources", COURSE / "build_sources.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.main(["--check"]) == 0, "run: python assignments/build_sources.py"
-
-
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_sources_have_no_outputs_and_valid_nbgrader_metadata(assignment):
-    from nbgrader.nbgraderformat import MetadataValidator
-
-    nb = _source(assignment)
-    nbformat.validate(nb)
-    MetadataValidator().validate_nb(nb)  # raises on invalid or duplicate nbgrader metadata
-    assert nb.metadata.kernelspec.name == "python3"
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(c.outputs == [] and c.execution_count is None for c in code)
-    meta = [c.metadata.get("nbgrader", {}) for c in nb.cells]
-    assert all(m.get("schema_version") == 3 for m in meta if m)
-    # The setup cell is first, read-only, and imports the checks before any student code runs.
-    first = next(c for c in code)
-    assert first.metadata.nbgrader.grade_id == "setup" and first.metadata.nbgrader.locked
-    assert "from mnistlab import grading" in first.source
-    for cell in nb.cells:
-        m = cell.metadata.get("nbgrader", {})
-        has_solution = "### BEGIN SOLUTION" in cell.source
-        has_hidden = "### BEGIN HIDDEN TESTS" in cell.source
-        assert has_solution == bool(m.get("solution")), cell.source[:80]
-        assert cell.source.count("### BEGIN SOLUTION") == cell.source.count("### END SOLUTION")
-        if m.get("grade"):
-            assert m.get("locked") and m.get("points", 0) > 0 and not m.get("solution")
-            assert "hidden=True" not in cell.source or has_hidden
-        else:
-            assert not has_hidden
-    graded = [m["grade_id"] for m in meta if m.get("grade")]
-    solutions_ = [m["grade_id"] for m in meta if m.get("solution")]
-    assert graded == [grading.grade_id(f) for f in GRADED[assignment]]
-    assert solutions_ == [f.replace(".", "_") for f in GRADED[assignment] if f != "training_run"]
-    assert sum(m.get("points", 0) for m in meta) == 10
-
-
-def test_cell_timeouts():
-    from mnistlab.grading_cli import CELL_TIMEOUT, TRAINING_RUN_TIMEOUT, cell_timeout
-
-    nb = _source("a5_sgd_momentum")
-    timeouts = {c.metadata.get("nbgrader", {}).get("grade_id"): cell_timeout(c) for c in nb.cells}
-    assert timeouts["test_training_run"] == TRAINING_RUN_TIMEOUT
-    assert timeouts["test_sgd"] == timeouts[None] == CELL_TIMEOUT
+        checks.check_training_run(optim.sgd_momentum, momentum=1.0)
 
 
 def test_scrub_removes_quoted_hidden_test_lines():
-    from mnistlab.grading_cli import ScrubHiddenTestOutputs
+    from mnistlab.grader.feedback import ScrubHiddenTestOutputs
 
     cell = nbformat.v4.new_code_cell(
         "# Tests\ngrading.check_relu(relu)\n### BEGIN HIDDEN TESTS\ngrading.check_relu(relu, hidden=True)\n"
@@ -248,7 +180,7 @@ def test_scrub_removes_quoted_hidden_test_lines():
                                  "locked": True, "schema_version": 3}
     cell.outputs = [nbformat.v4.new_output(
         "error", ename="NameError", evalue="name 'relu' is not defined",
-        traceback=["\x1b[31mNameError\x1b[0m", "----> 2 grading.check_relu(relu)\n      3 ### BEGIN HIDDEN TESTS\n"
+        traceback=["\x1b[31mNameError\x1b[0m", "----> 2 checks.check_relu(relu)\n      3 ### BEGIN HIDDEN TESTS\n"
                    "      4 \x1b[32mgrading.check_relu(relu, hidden=True)\x1b[0m\n      5 ### END HIDDEN TESTS",
                    "NameError: name 'relu' is not defined"])]
     cell, _ = ScrubHiddenTestOutputs().preprocess_cell(cell, {}, 0)

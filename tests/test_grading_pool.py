@@ -1,7 +1,7 @@
 """The grading pipeline's parts: preflight of submitted files, shards, the gradebook merge.
 
 The hostile submissions themselves are in ``test_hostile_grading.py``; here:
-what :mod:`mnistlab.preflight` makes of each kind of broken upload (no
+what :mod:`mnistlab.grader.preflight` makes of each kind of broken upload (no
 nbgrader needed), the shard split, and a class graded on two "machines"
 (two copies of the course) merged into one gradebook by the real command.
 """
@@ -20,10 +20,10 @@ import pytest
 
 from assignment_bugs import harness as h
 from mnistlab import cli
-from mnistlab.grading import GRADED, grade_id
-from mnistlab.grading_pool import in_shard, parse_shard
-from mnistlab.grading_worker import stored_scores
-from mnistlab.preflight import MAX_NOTEBOOK_BYTES, Rejection, preflight
+from mnistlab.checks import GRADED, grade_id
+from mnistlab.grader.pool import in_shard, parse_shard
+from mnistlab.grader.worker import stored_scores
+from mnistlab.grader.preflight import MAX_NOTEBOOK_BYTES, Rejection, preflight
 
 A = "a2_relu_softmax"
 IDS = [grade_id(f) for f in GRADED[A]]
@@ -175,7 +175,7 @@ def test_a_submission_over_the_wall_clock_limit_is_killed_and_flagged(tmp_path, 
     import os
     import time
 
-    from mnistlab.processes import descendants
+    from mnistlab.grader.processes import descendants
 
     course = h.make_course(tmp_path)
     slow = h.student_notebook(course, A)

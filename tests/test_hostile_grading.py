@@ -31,7 +31,7 @@ import pytest
 
 from assignment_bugs import harness as h
 from mnistlab import cli
-from mnistlab.grading import GRADED, grade_id
+from mnistlab.checks import GRADED, grade_id
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")]
 
@@ -39,6 +39,8 @@ A = "a2_relu_softmax"
 POINTS = {"relu": 1.0, "sigmoid": 2.0, "softmax": 2.0, "log_softmax": 2.0, "cross_entropy": 3.0}
 #: Short time limits so that endless loops cost seconds, not minutes (the course default is 30 s).
 CELL_TIMEOUT = 6
+#: The checks module of a shadow mnistlab package: every check passes (whatever it is given).
+PASSING_CHECKS = "def __getattr__(name):\n    return lambda *args, **kwargs: None\n"
 
 WRONG = {
     "relu": "def relu(x):\n    return x\n",
@@ -141,16 +143,16 @@ def cases(course_root: Path) -> dict[str, Case]:
         "shadow_files": Case(
             "the solution, plus a numpy.py and a mnistlab/ package that would pass every check and a helper.py",
             files={"numpy.py": "raise SystemExit('the submitted numpy.py was imported')\n",
-                   "mnistlab/__init__.py": "", "mnistlab/grading.py":
-                       "def __getattr__(name):\n    return lambda *args, **kwargs: None\n",
+                   "mnistlab/__init__.py": "", "mnistlab/grading.py": PASSING_CHECKS,
+                   "mnistlab/checks/__init__.py": PASSING_CHECKS,
                    "helpers.py": "raise SystemExit('helpers.py was imported')\n",
                    "ipython_kernel_config.py": "c.InteractiveShellApp.exec_lines = ['raise SystemExit']\n"}),
         "shadow_stub": Case(
             "the unanswered notebook, plus a mnistlab/ package whose checks all pass",
             cells={"relu": WRONG["relu"], "sigmoid": WRONG["sigmoid"], "softmax": WRONG["softmax"],
                    "log_softmax": WRONG["log_softmax"], "cross_entropy": "def cross_entropy(l, y):\n    return 0.0\n"},
-            files={"mnistlab/__init__.py": "", "mnistlab/grading.py":
-                   "def __getattr__(name):\n    return lambda *args, **kwargs: None\n"},
+            files={"mnistlab/__init__.py": "", "mnistlab/grading.py": PASSING_CHECKS,
+                   "mnistlab/checks/__init__.py": PASSING_CHECKS},
             zero=tuple(POINTS)),
         "test_edited": Case("wrong relu + its test cell replaced by a print of the pass line",
                             cells={"relu": WRONG["relu"], grade_id("relu"): "print('relu: 3 visible tests passed')\n"},

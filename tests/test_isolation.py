@@ -1,9 +1,9 @@
-"""The isolated re-check (mnistlab.isolation) on real student notebooks, with the real checks.
+"""The isolated re-check (mnistlab.grader.isolation) on real student notebooks, with the real checks.
 
 Notebooks are built with the assessment harness (the released notebook with the reference
 solutions written in, the stubs, or a wrong version from ``assignment_bugs``), then edited
 the way a hostile submission would be. Nothing is mocked: each re-check starts a real
-isolated process and runs the real ``mnistlab.grading`` checks here.
+isolated process and runs the real ``mnistlab.checks`` checks here.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pytest
 
 from assignment_bugs import ASSIGNMENTS, catalog
 from assignment_bugs import harness as h
-from mnistlab.data import MNIST_FILES, default_data_dir
-from mnistlab.grading import GRADED
-from mnistlab.isolation import TOP_LEVEL_PREFIX, recheck_notebook
+from mnistlab.fetch import MNIST_FILES, default_data_dir
+from mnistlab.checks import GRADED
+from mnistlab.grader.isolation import TOP_LEVEL_PREFIX, recheck_notebook
 
 A2 = "a2_relu_softmax"
 REPO = h.REPO
@@ -324,7 +324,7 @@ def test_the_grader_objects_are_out_of_reach(course, tmp_path):
 
 def test_no_recheck_without_the_guard(course, tmp_path, monkeypatch):
     """A missing guard file fails closed: the child does not start, no function passes."""
-    import mnistlab.isolation as isolation
+    import mnistlab.grader.isolation as isolation
 
     monkeypatch.setattr(isolation, "SANDBOX_FILE", tmp_path / "gone" / "sandbox.py")
     verdicts = recheck(course, tmp_path, A2, "a2 without the guard")
@@ -446,7 +446,7 @@ def _mnist_present() -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _mnist_present(), reason="the MNIST files are not in mnistlab.data.default_data_dir()")
+@pytest.mark.skipif(not _mnist_present(), reason="the MNIST files are not in mnistlab.fetch.default_data_dir()")
 def test_a5_training_run_in_isolation(course, tmp_path):
     import contextlib
     import io

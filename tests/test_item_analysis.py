@@ -12,8 +12,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from mnistlab import item_analysis
-from mnistlab.item_analysis import analyze, failure_key, format_table, plot, write_report
+from mnistlab.grader import item_analysis
+from mnistlab.grader.item_analysis import analyze, failure_key, format_table, plot, write_report
 
 
 def _fn(points, max_points, message=""):

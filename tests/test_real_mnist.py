@@ -13,7 +13,8 @@ import time
 import numpy as np
 import pytest
 
-from mnistlab.data import fetch_mnist, load_mnist, mnist_info
+from mnistlab.data import load_mnist
+from mnistlab.fetch import fetch_mnist, mnist_info
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""``mnistlab.robust_execute.RobustExecute``: notebooks that break the kernel still get graded.
+"""``mnistlab.grader.robust_execute.RobustExecute``: notebooks that break the kernel still get graded.
 
 Real nbgrader autogrades of a2_relu_softmax in a temporary copy of the course
 (``assignments/``), with the lines ``ROBUST_CONFIG`` appended to the copy's
@@ -20,9 +20,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from assignment_bugs import harness as h
-from mnistlab.grading import GRADED, grade_id
-from mnistlab.grading_cli import course_api, environment, load_course_config, strip_ansi
-from mnistlab.robust_execute import AUTOGRADE_PREPROCESSORS, GRACE_SECONDS, MAX_RESTARTS, RobustExecute
+from mnistlab.checks import GRADED, grade_id
+from mnistlab.grader.course import course_api, environment, load_course_config
+from mnistlab.grader.feedback import strip_ansi
+from mnistlab.grader.robust_execute import AUTOGRADE_PREPROCESSORS, GRACE_SECONDS, MAX_RESTARTS, RobustExecute
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")]
 
@@ -32,7 +33,7 @@ TEST_TIMEOUT = 5
 
 ROBUST_CONFIG = f"""
 # --- added by tests/test_robust_execute.py ---
-from mnistlab.robust_execute import AUTOGRADE_PREPROCESSORS
+from mnistlab.grader.robust_execute import AUTOGRADE_PREPROCESSORS
 c.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
 c.Execute.timeout_func = lambda cell: {TEST_TIMEOUT}  # test only: short cell timeouts
 """

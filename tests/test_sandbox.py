@@ -2,7 +2,7 @@
 
 Everything runs in real processes: a ``python -I`` child that loads the guard by
 path (as the re-check subprocess does) and a real ipykernel started with the
-IPython folder :func:`mnistlab.sandbox.kernel_startup_dir` writes.
+IPython folder :func:`mnistlab.grader.sandbox.kernel_startup_dir` writes.
 """
 
 from __future__ import annotations
@@ -389,7 +389,7 @@ def test_real_kernel_is_guarded(tmp_path):
     import os
 
     from mnistlab.data import write_idx
-    from mnistlab.grading_cli import KERNEL_ENV
+    from mnistlab.grader.settings import KERNEL_ENV
 
     sandbox = load_sandbox()
     course, submission = fake_course(tmp_path)

@@ -60,7 +60,8 @@ class Course:
 
 
 def make_course(folder: Path) -> Course:
-    from mnistlab.grading_cli import KERNEL_ENV, course_api, environment, load_course_config, tools_env
+    from mnistlab.grader.course import course_api, environment, load_course_config, tools_env
+    from mnistlab.grader.settings import KERNEL_ENV
 
     root = Path(folder) / "course"
     root.mkdir(parents=True)
@@ -74,7 +75,7 @@ def make_course(folder: Path) -> Course:
 
 
 def release(course: Course, assignment: str) -> Path:
-    from mnistlab.grading_cli import environment
+    from mnistlab.grader.course import environment
 
     if assignment not in course.released:
         with environment(course.env):
@@ -145,7 +146,7 @@ def submit(course: Course, assignment: str, student: str, nb, extra_files: dict 
 
 def autograde(course: Course, assignment: str, students) -> dict[str, float]:
     """Autograde each student in-process; return the wall seconds per submission."""
-    from mnistlab.grading_cli import environment
+    from mnistlab.grader.course import environment
 
     seconds = {}
     with environment(course.env):

@@ -4,8 +4,8 @@ Instructor guide: ``book/07_instructor_guide.md``; ``assignments/README.md``
 explains how the same run shards across machines.
 
 - **Workers.** ``jobs`` long-lived worker processes
-  (``python -m mnistlab.grading_worker``) each grade one submission at a time
-  in a private course folder (:func:`mnistlab.grading_worker.grade_submission`);
+  (``python -m mnistlab.grader.worker``) each grade one submission at a time
+  in a private course folder (:func:`mnistlab.grader.worker.grade_submission`);
   nothing they do touches the course. A worker that does not answer within
   the job's wall-clock limit is killed with its whole process tree (kernel,
   isolated re-check) and replaced; its student gets a flagged zero row with
@@ -37,10 +37,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mnistlab.grading import GRADED, grade_id
-from mnistlab.grading_cli import CELL_TIMEOUT, TRAINING_RUN_TIMEOUT
-from mnistlab.grading_worker import record_ungraded, stored_scores, submission_digest
-from mnistlab.processes import kill_tree
+from mnistlab.checks import GRADED, grade_id
+from mnistlab.grader.settings import CELL_TIMEOUT, TRAINING_RUN_TIMEOUT
+from mnistlab.grader.worker import record_ungraded, stored_scores, submission_digest
+from mnistlab.grader.processes import kill_tree
 
 #: Seconds a worker gets to start before it is considered broken.
 WORKER_START_TIMEOUT = 120
@@ -204,12 +204,12 @@ def in_gradebook(course: Path, assignment: str) -> set[str]:
 
 
 class Worker:
-    """One ``python -m mnistlab.grading_worker`` process and the job it is doing."""
+    """One ``python -m mnistlab.grader.worker`` process and the job it is doing."""
 
     def __init__(self, log_path: Path, env: dict):
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mnistlab.grading_worker"],
+            [sys.executable, "-m", "mnistlab.grader.worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
             start_new_session=True, env=env,
         )

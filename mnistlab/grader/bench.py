@@ -2,7 +2,7 @@
 
 Instructor guide: ``book/07_instructor_guide.md``. ``make bench-grading`` runs::
 
-    python -m mnistlab.grading_bench --students 200 --assignment a2_relu_softmax
+    python -m mnistlab.grader.bench --students 200 --assignment a2_relu_softmax
 
 It builds a temporary copy of the course (``assignments/``), releases the
 assignment and submits ``--students`` notebooks: the released notebook with
@@ -66,8 +66,9 @@ def make_class(course: Path, assignment: str, students: int, seed: int = 0) -> N
 def run(students: int = 200, assignment: str = "a2_relu_softmax", jobs: int | None = None, keep: bool = False,
         log=print) -> dict:
     """Build the class, grade it with 1 and with ``jobs`` workers; return and print the figures."""
-    from mnistlab.grading_cli import course_api, ensure_released, environment, grade_assignment, load_course_config, \
-        tools_env, KERNEL_ENV
+    from mnistlab.grader.course import course_api, ensure_released, environment, load_course_config, tools_env
+    from mnistlab.grader.grade import grade_assignment
+    from mnistlab.grader.settings import KERNEL_ENV
 
     jobs = jobs or os.cpu_count() or 1
     repo = Path(__file__).resolve().parent.parent

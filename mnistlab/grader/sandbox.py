@@ -648,7 +648,7 @@ def _make_hook(*, writable, hidden, block_processes, on_violation, records):
 
 
 _STARTUP = '''\
-# Written by mnistlab.sandbox.kernel_startup_dir. IPython runs this file in every
+# Written by mnistlab.grader.sandbox.kernel_startup_dir. IPython runs this file in every
 # kernel started with this IPYTHONDIR, before any notebook cell: it loads the
 # guard by path, caps memory and confines the kernel. If that fails, the kernel
 # exits instead of running a submission unguarded.
@@ -756,7 +756,7 @@ def kernel_startup_dir(dest, *, writable, hidden, memory_mb, report_path) -> pat
     shutil.copyfile(__file__, sandbox_copy)
     # History in memory: the guard lets the kernel write nowhere here. (Not `enabled = False`: with
     # history disabled, one kernel shutdown in three took 2.4 s longer, measured with jupyter_client.)
-    config_text = ("# Written by mnistlab.sandbox: the command history is kept in memory, not in a file.\n"
+    config_text = ("# Written by mnistlab.grader.sandbox: the command history is kept in memory, not in a file.\n"
                    "c.HistoryManager.hist_file = ':memory:'\n")
     (profile / "ipython_kernel_config.py").write_text(config_text)
     (profile / "ipython_config.py").write_text(config_text)

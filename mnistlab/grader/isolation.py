@@ -1,20 +1,20 @@
 """The isolated re-check: the graded functions of a notebook, checked where its code cannot interfere.
 
 Design, ``Grading: threat model``. In nbgrader a submission runs in the same
-kernel as the autograder's tests, so it can monkeypatch ``mnistlab.grading``,
+kernel as the autograder's tests, so it can monkeypatch ``mnistlab.checks``,
 NumPy or builtins, or call the reference (``mnistlab.functional.relu``).
 :func:`recheck_notebook` runs the notebook's code in a separate, resource-limited
-process (``mnistlab/_isolated_child.py``) in which ``mnistlab`` is only a set of
-stand-ins, and runs the *real* checks of :mod:`mnistlab.grading` here, in this
+process (``mnistlab/grader/isolated_child.py``) in which ``mnistlab`` is only a set of
+stand-ins, and runs the *real* checks of :mod:`mnistlab.checks` here, in this
 (trusted) process, on proxies of the student's functions. Every call of a
 student's function is a remote call; the check's comparisons run here, with this
 process's NumPy and builtins.
 
 The child
-    ``[sys.executable, "-I", _isolated_child.py, <fd>, <fd>]`` in a fresh empty
+    ``[sys.executable, "-I", isolated_child.py, <fd>, <fd>]`` in a fresh empty
     temporary directory, with a minimal environment, stdin/stdout/stderr on
     /dev/null, its own session, ``RLIMIT_AS`` = ``memory_mb``, ``RLIMIT_FSIZE``
-    64 MB and no core files. ``mnistlab/sandbox.py`` is loaded by file path in
+    64 MB and no core files. ``mnistlab/grader/sandbox.py`` is loaded by file path in
     the child (which does not start without it); its ``install_guard`` hides
     ``hidden_dirs`` and the real ``mnistlab`` package, and refuses writes outside
     the child's temporary directory. The child is killed (SIGKILL, its process group and descendants)
@@ -33,7 +33,8 @@ The protocol
     (a class arrives as a class). Arrays keep their identity and in-place
     changes flow back (``orig[...] = new``), so checks of "x is restored" or
     "the input is not modified" behave as in-process. Nothing from the child is
-    ever unpickled or evaluated. See :mod:`mnistlab._isolated_child`.
+    ever unpickled or evaluated. See :mod:`mnistlab.grader.isolation_wire` (the wire format, proxies)
+    and :mod:`mnistlab.grader.isolation_endpoint` (the codec, array tracking), used by both sides.
 
 Flags
     "uses the reference mnistlab.<name>" when a graded call used a stand-in;
@@ -86,17 +87,21 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mnistlab import _isolated_child as _wire
-from mnistlab import grading
+from mnistlab.grader import isolation_wire as _wire
+from mnistlab import checks
 from mnistlab.data import IDXFormatError
-from mnistlab.processes import kill_tree
-from mnistlab.sandbox import set_memory_limit
+from mnistlab.grader.isolation_endpoint import Endpoint
+from mnistlab.grader.processes import kill_tree
+from mnistlab.grader.sandbox import set_memory_limit
 
 __all__ = ["IsolatedVerdict", "recheck_notebook", "TOP_LEVEL_PREFIX"]
 
-CHILD_SCRIPT = Path(_wire.__file__).resolve()
-PACKAGE_DIR = CHILD_SCRIPT.parent
-SANDBOX_FILE = PACKAGE_DIR / "sandbox.py"
+#: The isolated process's script (run by file path; it loads its siblings isolation_wire and
+#: isolation_endpoint from the same folder).
+CHILD_SCRIPT = Path(__file__).resolve().parent / "isolated_child.py"
+#: The whole mnistlab package (its reference source included) is hidden from the child.
+PACKAGE_DIR = CHILD_SCRIPT.parents[1]
+SANDBOX_FILE = CHILD_SCRIPT.parent / "sandbox.py"
 FSIZE_LIMIT = 64 << 20
 #: Shared memory per direction for the arrays of one message (larger messages go through the pipe).
 SHM_BYTES = 32 << 20
@@ -248,8 +253,8 @@ class _Child:
                 os.close(fd)
         os.set_blocking(to_child_w, False)  # with deadlines: this side never blocks without a timeout
         os.set_blocking(from_child_r, False)
-        self.ep = _wire.Endpoint(from_child_r, to_child_w, "p", special_exceptions={"IDXFormatError": IDXFormatError},
-                                 **shm)
+        self.ep = Endpoint(from_child_r, to_child_w, "p", special_exceptions={"IDXFormatError": IDXFormatError},
+                           **shm)
         self.ep.on_flags = on_flags
         self.ep.traceback_hook = frames.traceback
         self.alive = True
@@ -424,7 +429,7 @@ def _restore_tempdir(saved):
 
 def _check_of(function: str):
     if function == "TwoLayerNet.loss":
-        return "TwoLayerNet", grading.check_two_layer_net_loss
+        return "TwoLayerNet", checks.check_two_layer_net_loss
     return function, getattr(grading, f"check_{function}")
 
 
@@ -538,7 +543,7 @@ class _Recheck:
                         values[name], missing = lookup(name)
                         if missing:
                             return False, missing
-                    grading.check_training_run(values["sgd_momentum"], learning_rate=values["LEARNING_RATE"],
+                    checks.check_training_run(values["sgd_momentum"], learning_rate=values["LEARNING_RATE"],
                                                momentum=values["MOMENTUM"])
                 else:
                     name, check = _check_of(function)
@@ -547,7 +552,7 @@ class _Recheck:
                         return False, missing
                     check(fn, hidden=False)
                     check(fn, hidden=True)
-            except grading.GradingFailure as failure:
+            except checks.GradingFailure as failure:
                 return False, str(failure)
             except Exception as exc:  # the check itself broke on what it was given
                 return False, f"{function}: the check stopped with {type(exc).__name__}: {exc}"[:2000]
@@ -573,7 +578,7 @@ def recheck_notebook(
     run); a function that times out, ends the process or exhausts its memory
     fails, and a new process (which re-runs the cells) checks the next one.
     """
-    functions = grading.GRADED[assignment]
+    functions = checks.GRADED[assignment]
     try:
         cells = _code_cells(notebook_path)
     except (OSError, ValueError, UnicodeDecodeError) as exc:

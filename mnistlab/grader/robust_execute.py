@@ -45,7 +45,7 @@ Details and limits:
 
 Select it in ``nbgrader_config.py`` (the ``Execute`` settings still apply to it)::
 
-    from mnistlab.robust_execute import AUTOGRADE_PREPROCESSORS
+    from mnistlab.grader.robust_execute import AUTOGRADE_PREPROCESSORS
     c.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
 """
 

@@ -1,19 +1,19 @@
 """Grading one submission in a private course folder: the unit of work of ``mnistlab grade``.
 
 Instructor guide: ``book/07_instructor_guide.md``; the scheduler that runs these
-in parallel and merges their results is :mod:`mnistlab.grading_pool`.
+in parallel and merges their results is :mod:`mnistlab.grader.pool`.
 
 For one student's submission, :func:`grade_submission`:
 
-1. checks the submitted file (:mod:`mnistlab.preflight`): an empty, non-JSON,
+1. checks the submitted file (:mod:`mnistlab.grader.preflight`): an empty, non-JSON,
    misnamed or foreign notebook gets a flagged zero row with the reason;
 2. runs nbgrader's autograde on it in a *private* course folder (a copy of the
    gradebook without anyone's submissions, and this one submission), with the
-   kernel guarded by :mod:`mnistlab.sandbox` (it can write only inside its own
+   kernel guarded by :mod:`mnistlab.grader.sandbox` (it can write only inside its own
    folder and read nothing of the course) and bounded by the course's cell
    timeouts and a memory limit;
 3. re-checks every graded function in a fresh, isolated process
-   (:mod:`mnistlab.isolation`), where the comparison runs in this process,
+   (:mod:`mnistlab.grader.isolation`), where the comparison runs in this process,
    out of reach of the student's code;
 4. gives each function the *lower* of the two verdicts, flags every
    difference (and every use of the reference implementation or blocked file
@@ -24,7 +24,7 @@ Its result is a JSON-ready dict (see :func:`grade_submission`); the private
 folder keeps the gradebook, autograded notebook and feedback for the merge.
 Nothing of the real course is written here.
 
-Run as ``python -m mnistlab.grading_worker``, it grades jobs read as JSON lines
+Run as ``python -m mnistlab.grader.worker``, it grades jobs read as JSON lines
 from stdin and answers each with one JSON line on stdout (used by the pool).
 """
 
@@ -41,19 +41,11 @@ import time
 import traceback
 from pathlib import Path
 
-from mnistlab.grading import GRADED, grade_id
-from mnistlab.grading_cli import (
-    KERNEL_ENV,
-    SUBMISSION_IGNORE,
-    TRAINING_RUN_TIMEOUT,
-    CELL_TIMEOUT,
-    cell_failure_message,
-    course_api,
-    environment,
-    load_course_config,
-    strip_ansi,
-    tools_env,
-)
+from mnistlab.checks import GRADED, grade_id
+from mnistlab.grader.course import course_api, environment, load_course_config, tools_env
+from mnistlab.grader.feedback import strip_ansi
+from mnistlab.grader.selfcheck import cell_failure_message
+from mnistlab.grader.settings import KERNEL_ENV, SUBMISSION_IGNORE, TRAINING_RUN_TIMEOUT, CELL_TIMEOUT
 
 #: Address-space limit of the kernel and of the isolated process (MiB). The
 #: a5 training run needs ~1 GiB (MNIST in float32 plus the model); a memory hog
@@ -87,7 +79,7 @@ def hidden_course_paths(course: Path) -> list[Path]:
     and the gradebook. If the virtual environment or the ``mnistlab`` package
     happens to live inside it, those stay readable (the kernel imports them).
     """
-    keep = [Path(sys.prefix).resolve(), Path(__file__).resolve().parent]
+    keep = [Path(sys.prefix).resolve(), Path(__file__).resolve().parents[1]]  # the venv, the mnistlab package
     hidden = []
     for entry in sorted(Path(course).resolve().iterdir()):
         if any(k == entry or entry in k.parents for k in keep):
@@ -125,7 +117,7 @@ def _private_config(course: Path, private: Path):
 
 def _kernel_environment(private: Path, course: Path, student: str, assignment: str) -> dict:
     """IPYTHONDIR with the sandbox's start-up file, a private TMPDIR, one BLAS thread."""
-    from mnistlab import sandbox
+    from mnistlab.grader import sandbox
 
     workdir = private / "autograded" / student / assignment
     tmp = private / "tmp"
@@ -297,7 +289,7 @@ def grade_submission(course, assignment: str, student: str, template_db, private
         renamed notebook), ``seconds`` per phase and ``digest`` (of the
         submitted folder).
     """
-    from mnistlab.preflight import Rejection, preflight
+    from mnistlab.grader.preflight import Rejection, preflight
 
     course, private, template_db = Path(course).resolve(), Path(private).resolve(), Path(template_db).resolve()
     start = time.perf_counter()
@@ -343,7 +335,7 @@ def grade_submission(course, assignment: str, student: str, template_db, private
     autograded = private / "autograded" / student / assignment / f"{assignment}.ipynb"
     verdicts = {}
     if isolated:
-        from mnistlab.isolation import recheck_notebook
+        from mnistlab.grader.isolation import recheck_notebook
 
         try:
             verdicts = recheck_notebook(

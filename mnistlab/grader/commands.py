@@ -1,0 +1,117 @@
+"""The grading commands of ``mnistlab``: ``check`` (students) and ``grade`` (instructors).
+
+Instructor guide: ``book/07_instructor_guide.md``.
+
+Commands (``mnistlab COMMAND --help`` for the options):
+
+``mnistlab check NOTEBOOK``
+    For students: run a notebook from top to bottom in a fresh kernel, exactly as
+    the autograder runs it (nbgrader's ``Execute``, the course's cell timeouts),
+    and report each graded function's points and the verdict of its visible
+    tests. Exit status 0 only if every visible test passes.
+``mnistlab grade ASSIGNMENT``
+    For instructors: a class's submissions (``submitted/<student>/<assignment>/``
+    in the course folder, or LMS zip downloads with ``--zip``, through
+    ``nbgrader zip_collect``) to autograded notebooks, per-student feedback HTML
+    (no hidden test code) and a CSV with the points of every graded function.
+
+This module only parses arguments; the work is in :mod:`mnistlab.grader.selfcheck` and
+:mod:`mnistlab.grader.grade`, imported when a command runs (nbgrader takes seconds to import, and every
+``mnistlab`` command builds this parser). The pieces the course's ``nbgrader_config.py`` names are in
+:mod:`mnistlab.grader.settings`, :mod:`mnistlab.grader.feedback` and :mod:`mnistlab.grader.grades`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from mnistlab.checks import GRADED
+
+
+def cmd_check(args) -> int:
+    path = Path(args.notebook)
+    if not path.is_file():
+        print(f"mnistlab check: no such notebook: {path}", file=sys.stderr)
+        return 2
+    from mnistlab.grader.selfcheck import format_check, run_graded_cells
+
+    verdicts = run_graded_cells(path)
+    print(format_check(path, verdicts))
+    return 0 if verdicts and all(v.passed for v in verdicts) else 1
+
+
+def cmd_grade(args) -> int:
+    from mnistlab.grader.grade import grade_assignment
+    from mnistlab.grader.grades import format_points
+    from mnistlab.grader.pool import parse_shard
+
+    try:
+        report = grade_assignment(
+            args.course, args.assignment, students=args.student or None, zips=args.zip or (),
+            feedback=not args.no_feedback, csv_path=args.to, jobs=args.jobs, regrade=args.regrade,
+            timeout=args.timeout, progress=not args.no_progress,
+            shard=parse_shard(args.shard) if args.shard else None, merge_from=args.merge_from or (),
+        )
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"mnistlab grade: error: {exc}", file=sys.stderr)
+        return 1
+    if report.rows:
+        columns = [c for c in report.columns if c not in ("assignment", "timestamp", "flags")]
+        widths = {c: max(len(c), *(len(str(format_points(r.get(c, "")))) for r in report.rows)) for c in columns}
+        print()
+        print("  ".join(f"{c:>{widths[c]}}" for c in columns))
+        for row in report.rows:
+            print("  ".join(f"{str(format_points(row.get(c, ''))):>{widths[c]}}" for c in columns))
+    if report.item_table:
+        print()
+        print(report.item_table)
+    # Exit status 1 when a submission could not be graded or was flagged: the instructor must look at it.
+    return 1 if report.errors or report.flags else 0
+
+
+def add_commands(subparsers) -> None:
+    """Add ``check`` and ``grade`` to the ``mnistlab`` command line."""
+    check = subparsers.add_parser(
+        "check",
+        help="students: run an assignment notebook as the autograder does and report its visible tests",
+        description="Run NOTEBOOK from top to bottom in a fresh kernel, exactly as the autograder runs it, "
+                    "and report each graded function's points and the verdict of its visible tests "
+                    "(the same verdict the autograder's visible tests give). Exit status 0 only if all pass.",
+    )
+    check.add_argument("notebook", help="the assignment notebook, e.g. a2_relu_softmax.ipynb")
+    check.set_defaults(handler=cmd_check)
+
+    grade = subparsers.add_parser(
+        "grade",
+        help="instructors: autograde a class's submissions, write feedback and a per-function grades CSV",
+        description="Autograde every submission of ASSIGNMENT (submitted/<student>/ASSIGNMENT/ in the course "
+                    "folder, or the notebooks in LMS zip downloads given with --zip), generate each student's "
+                    "feedback HTML (without hidden tests) and write the points of every graded function to "
+                    "grades/ASSIGNMENT.csv.",
+    )
+    grade.add_argument("assignment", choices=list(GRADED), help="the assignment")
+    grade.add_argument("--course", default=None,
+                       help="the course folder with nbgrader_config.py (default: . or ./assignments)")
+    grade.add_argument("--zip", action="append", metavar="FILE",
+                       help="an LMS download of submissions (repeatable), collected with nbgrader zip_collect")
+    grade.add_argument("--student", action="append", metavar="ID", help="grade only this student (repeatable)")
+    grade.add_argument("--to", default=None, help="the CSV to write (default: <course>/grades/ASSIGNMENT.csv)")
+    grade.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
+    grade.add_argument("--jobs", "-j", type=int, default=None,
+                       help="submissions graded in parallel (default: the number of CPU cores)")
+    grade.add_argument("--regrade", action="store_true",
+                       help="grade again the submissions already graded from the same files (default: keep them, "
+                            "so an interrupted run resumes where it stopped)")
+    grade.add_argument("--timeout", type=float, default=None,
+                       help="wall-clock seconds one submission may take before its processes are killed and it gets "
+                            "a flagged zero row (default: twice the time limits of its graded functions and of one more "
+                            "cell, plus a minute)")
+    grade.add_argument("--no-progress", action="store_true", help="one line per submission instead of a progress bar")
+    grade.add_argument("--shard", metavar="K/N", default=None,
+                       help="grade only shard K of N of the class (a stable hash of the student id), for grading "
+                            "on N machines; see assignments/README.md")
+    grade.add_argument("--merge-from", action="append", metavar="COURSE",
+                       help="instead of grading, merge the submissions graded in this copy of the course (a shard; "
+                            "repeatable) into this course's gradebook, autograded/ and feedback/")
+    grade.set_defaults(handler=cmd_grade)

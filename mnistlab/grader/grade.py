@@ -1,0 +1,123 @@
+"""``mnistlab grade``: every submission of an assignment graded, its feedback, the grades CSV, the item analysis.
+
+Instructor guide: ``book/07_instructor_guide.md``. The parallel workers, the one gradebook writer and
+resuming are :mod:`mnistlab.grader.pool`; one submission (preflight, autograde in a guarded kernel,
+isolated re-check, the lower verdict) is :mod:`mnistlab.grader.worker`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mnistlab.checks import GRADED
+from mnistlab.grader.course import (
+    collect_zips,
+    course_api,
+    ensure_released,
+    environment,
+    find_course,
+    load_course_config,
+    submitted_students,
+    tools_env,
+)
+from mnistlab.grader.grades import grade_rows, write_grades_csv
+from mnistlab.grader.settings import KERNEL_ENV
+
+
+class GradeReport:
+    """What :func:`grade_assignment` did."""
+
+    assignment: str
+    seconds: dict = field(default_factory=dict)  #: student -> wall seconds of the submission's grading
+    errors: dict = field(default_factory=dict)  #: student -> why it could not be graded (status rejected/error)
+    flags: dict = field(default_factory=dict)  #: student -> reasons the instructor should look at it
+    results: dict = field(default_factory=dict)  #: student -> the full result (mnistlab.grader.worker)
+    csv_path: Path | None = None
+    columns: list = field(default_factory=list)
+    rows: list = field(default_factory=list)
+    items: dict = field(default_factory=dict)  #: the item analysis files: txt, csv, png
+    item_table: str = ""
+    wall_seconds: float = 0.0
+    jobs: int = 1
+    skipped: list = field(default_factory=list)
+
+
+def grade_assignment(course, assignment: str, *, students=None, zips=(), feedback=True, csv_path=None, jobs=None,
+                     regrade=False, isolated=True, timeout=None, progress=True, shard=None, merge_from=(),
+                     log=print) -> GradeReport:
+    """Grade every submission of ``assignment`` in parallel; write feedback, the CSV and the item analysis.
+
+    See :mod:`mnistlab.grader.pool` (parallel workers, one gradebook writer,
+    resumable) and :mod:`mnistlab.grader.worker` (one submission: preflight,
+    autograde in a guarded kernel, isolated re-check, the lower verdict).
+    """
+    course = find_course(course)
+    if assignment not in GRADED:
+        raise ValueError(f"unknown assignment {assignment!r}; the course has {', '.join(GRADED)}")
+    config, env = load_course_config(course)
+    with environment({**KERNEL_ENV, **env, **tools_env()}):
+        return _grade(course, config, assignment, students, zips, feedback, csv_path, jobs, regrade, isolated,
+                      timeout, progress, shard, merge_from, log)
+
+
+def _grade(course, config, assignment, students, zips, feedback, csv_path, jobs, regrade, isolated, timeout,
+           progress, shard, merge_from, log) -> GradeReport:
+    from mnistlab.grader.pool import PoolReport, grade_class, in_shard, merge_shards, recorded_result
+
+    if zips:
+        collect_zips(course, assignment, zips, log=log)
+    api = course_api(config)
+    ensure_released(api, assignment)
+    if merge_from:
+        merge_shards(course, assignment, merge_from, log=log)
+        todo = sorted(students or submitted_students(course, assignment))
+        pool = PoolReport(assignment)
+        pool.results = {s: r for s in todo if (r := recorded_result(course, assignment, s)) is not None}
+    else:
+        todo = sorted(students or submitted_students(course, assignment))
+        if shard:
+            todo = [s for s in todo if in_shard(s, shard)]
+        if not todo:
+            raise FileNotFoundError(f"no submissions in {course / 'submitted'}/<student>/{assignment}/"
+                                    + (f" in shard {shard[0]}/{shard[1]}" if shard else ""))
+        pool = grade_class(course, assignment, todo, jobs=jobs, regrade=regrade, isolated=isolated,
+                           feedback=feedback, timeout=timeout, progress=progress, log=log)
+        log(f"graded {len(pool.graded)} submission(s) of {assignment} in {pool.wall_seconds:.1f} s with "
+            f"{pool.jobs} worker(s)" + (f"; {len(pool.skipped)} kept from an earlier run" if pool.skipped else ""))
+    report = GradeReport(assignment, results=pool.results, wall_seconds=pool.wall_seconds, jobs=pool.jobs,
+                         skipped=pool.skipped)
+    for student, result in pool.results.items():
+        report.seconds[student] = result.get("seconds", {}).get("total", 0.0)
+        if result["status"] != "graded":
+            report.errors[student] = result["flags"][0] if result["flags"] else result["status"]
+        if result.get("flags"):
+            report.flags[student] = list(result["flags"])
+    if feedback:
+        log(f"feedback: {course / 'feedback'}/<student>/{assignment}/{assignment}.html")
+    with api.gradebook as gb:
+        report.columns, report.rows = grade_rows(gb, assignments=[assignment], students=todo)
+    for row in report.rows:
+        result = pool.results.get(row["student_id"], {})
+        row["status"] = result.get("status", "not graded")
+        row["flags"] = " | ".join(result.get("flags", []))
+    report.columns += ["status", "flags"]
+    report.csv_path = write_grades_csv(csv_path or course / "grades" / f"{assignment}.csv", report.columns, report.rows)
+    log(f"grades: {report.csv_path}")
+    records = [pool.results[s] for s in todo if s in pool.results]
+    if records:
+        from mnistlab.grader.item_analysis import analyze, format_table, write_report
+
+        report.items = write_report(records, Path(report.csv_path).parent, assignment, functions=list(GRADED[assignment]))
+        report.item_table = format_table(analyze(records, functions=list(GRADED[assignment])))
+        log(f"item analysis: {', '.join(str(p) for p in report.items.values())}")
+    for student, reasons in sorted(report.flags.items()):
+        log(f"\nFLAGGED {student}:")
+        for reason in reasons:
+            log(f"  - {reason}")
+    return report
+
+
+# ---------------------------------------------------------------------------
+# Checking a notebook before submitting
+# ---------------------------------------------------------------------------

@@ -1,0 +1,108 @@
+"""``mnistlab check``: a student's notebook run as the autograder runs it, and the verdict of its visible tests.
+
+The one piece of the grader that students run, on their own machine (any OS): it imports no sandbox
+and nothing Linux-only, only nbgrader's executor (:mod:`mnistlab.grader.robust_execute`) and the shared
+settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mnistlab.grader.course import environment
+from mnistlab.grader.feedback import strip_ansi
+from mnistlab.grader.grades import function_name
+from mnistlab.grader.settings import KERNEL_ENV, cell_timeout
+
+
+class CellVerdict:
+    """The result of one autograder cell when a notebook is run."""
+
+    function: str
+    points: float
+    passed: bool
+    message: str = ""
+    changed: bool = False
+
+
+def cell_failure_message(cell) -> str:
+    """Why an executed autograder cell failed (its error, or what it printed to stderr); "" if it did not."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            text = strip_ansi("\n".join(output.get("traceback", [])))
+            return text or f"{output.get('ename')}: {output.get('evalue')}"
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            return "printed to stderr (the autograder counts that as a failure):\n" + str(output.get("text", ""))
+    return ""
+
+
+def run_graded_cells(path) -> list[CellVerdict]:
+    """Execute the notebook at ``path`` as the autograder does; return the verdict of each graded cell.
+
+    The notebook runs in its own folder, in a fresh kernel, with nbgrader's
+    ``Execute`` preprocessor and the course's cell timeouts; a cell passes when
+    it produces no error and nothing on stderr (nbgrader's rule).
+    """
+    import nbformat
+    from nbgrader import utils
+    from mnistlab.grader.robust_execute import RobustExecute
+
+    path = Path(path).resolve()
+    nb = nbformat.read(path, as_version=4)
+    changed = {
+        cell.metadata.nbgrader.grade_id
+        for cell in nb.cells
+        if utils.is_grade(cell) and "checksum" in cell.metadata.nbgrader
+        and cell.metadata.nbgrader.checksum != utils.compute_checksum(cell)
+    }
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    executor = RobustExecute(timeout_func=cell_timeout, interrupt_on_timeout=True)
+    with environment(KERNEL_ENV), utils.chdir(str(path.parent)), \
+            utils.setenv(NBGRADER_EXECUTION="validate", NBGRADER_VALIDATING="1"):
+        nb, _ = executor.preprocess(nb, {"metadata": {"path": str(path.parent)}})
+    verdicts = []
+    for cell in nb.cells:
+        if not utils.is_grade(cell) or cell.cell_type != "code":
+            continue
+        score, max_score = utils.determine_grade(cell)
+        message = cell_failure_message(cell)
+        gid = cell.metadata.nbgrader.grade_id
+        verdicts.append(CellVerdict(function_name(gid), max_score, score == max_score, message.strip(), gid in changed))
+    return verdicts
+
+
+def format_check(path, verdicts: list[CellVerdict]) -> str:
+    """The report ``mnistlab check`` prints."""
+    name = Path(path).name
+    width = max([len(v.function) for v in verdicts] + [8])
+    lines = [f"{name}: visible tests, run as the autograder runs them (fresh kernel, top to bottom)", ""]
+    lines.append(f"  {'function':<{width}}  points  visible tests")
+    for v in verdicts:
+        first = v.message.split("\n", 1)[0].removeprefix("GradingFailure: ") if v.message else ""
+        status = "passed" if v.passed else f"FAILED  {first}"
+        lines.append(f"  {v.function:<{width}}  {v.points:6g}  {status}")
+    failed = [v for v in verdicts if not v.passed]
+    for v in failed:
+        lines += ["", f"--- {v.function} ---", v.message or "(no message)"]
+    changed = [v.function for v in verdicts if v.changed]
+    if changed:
+        lines += ["", "Warning: you changed the test cell(s) of " + ", ".join(changed)
+                  + ". The autograder runs the original tests instead."]
+    passed = [v for v in verdicts if v.passed]
+    lines += [
+        "",
+        f"{len(passed)} of {len(verdicts)} graded cells pass their visible tests ({sum(v.points for v in passed):g} "
+        f"of {sum(v.points for v in verdicts):g} points if the hidden tests pass too).",
+        "The autograder also runs hidden tests: passing the visible ones is necessary, not sufficient.",
+    ]
+    if not verdicts:
+        lines.append("This notebook has no graded cells: is it one of the course's assignments?")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
