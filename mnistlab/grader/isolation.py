@@ -430,7 +430,7 @@ def _restore_tempdir(saved):
 def _check_of(function: str):
     if function == "TwoLayerNet.loss":
         return "TwoLayerNet", checks.check_two_layer_net_loss
-    return function, getattr(grading, f"check_{function}")
+    return function, getattr(checks, f"check_{function}")
 
 
 class _Recheck:
