@@ -16,6 +16,7 @@ from mnistlab.grader.grades import function_name
 from mnistlab.grader.settings import KERNEL_ENV, cell_timeout
 
 
+@dataclass
 class CellVerdict:
     """The result of one autograder cell when a notebook is run."""
 
