@@ -1,4 +1,4 @@
-"""Tests of mnistlab/sandbox.py: the guard against student code touching files and processes.
+"""Tests of mnistlab/grader/sandbox.py: the guard against student code touching files and processes.
 
 Everything runs in real processes: a ``python -I`` child that loads the guard by
 path (as the re-check subprocess does) and a real ipykernel started with the
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SANDBOX = Path(__file__).resolve().parents[1] / "mnistlab" / "sandbox.py"
+SANDBOX = Path(__file__).resolve().parents[1] / "mnistlab" / "grader" / "sandbox.py"
 
 # The guard resolves descriptors through /proc and the tests fork: Linux only.
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the grading guard is tested on Linux")
