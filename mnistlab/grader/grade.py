@@ -25,6 +25,7 @@ from mnistlab.grader.grades import grade_rows, write_grades_csv
 from mnistlab.grader.settings import KERNEL_ENV
 
 
+@dataclass
 class GradeReport:
     """What :func:`grade_assignment` did."""
 

@@ -16,6 +16,11 @@ from mnistlab.grader.grades import function_name
 from mnistlab.grader.settings import KERNEL_ENV, cell_timeout
 
 
+class NotebookUnreadable(ValueError):
+    """The file is not a notebook ``mnistlab check`` can run (not JSON, not nbformat 4, invalid)."""
+
+
+@dataclass
 class CellVerdict:
     """The result of one autograder cell when a notebook is run."""
 
@@ -37,6 +42,27 @@ def cell_failure_message(cell) -> str:
     return ""
 
 
+def read_notebook(path: Path):
+    """The notebook at ``path``; :class:`NotebookUnreadable` saying what is wrong if it is not one."""
+    import json
+
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except UnicodeDecodeError:
+        raise NotebookUnreadable(f"{path.name} is not a text file: is it the .ipynb notebook you downloaded?") from None
+    except (json.JSONDecodeError, nbformat.reader.NotJSONError) as exc:
+        raise NotebookUnreadable(f"{path.name} is not valid notebook JSON ({exc}); if Jupyter still opens it, "
+                                 "save it again there; otherwise start again from the released notebook") from None
+    except (nbformat.ValidationError, KeyError, AttributeError) as exc:
+        first = str(exc).strip().split("\n", 1)[0]
+        raise NotebookUnreadable(f"{path.name} is not a valid Jupyter notebook ({first}); save it again from "
+                                 "Jupyter, or start again from the released notebook") from None
+    return nb
+
+
 def run_graded_cells(path) -> list[CellVerdict]:
     """Execute the notebook at ``path`` as the autograder does; return the verdict of each graded cell.
 
@@ -44,12 +70,11 @@ def run_graded_cells(path) -> list[CellVerdict]:
     ``Execute`` preprocessor and the course's cell timeouts; a cell passes when
     it produces no error and nothing on stderr (nbgrader's rule).
     """
-    import nbformat
     from nbgrader import utils
     from mnistlab.grader.robust_execute import RobustExecute
 
     path = Path(path).resolve()
-    nb = nbformat.read(path, as_version=4)
+    nb = read_notebook(path)
     changed = {
         cell.metadata.nbgrader.grade_id
         for cell in nb.cells
@@ -72,6 +97,21 @@ def run_graded_cells(path) -> list[CellVerdict]:
         gid = cell.metadata.nbgrader.grade_id
         verdicts.append(CellVerdict(function_name(gid), max_score, score == max_score, message.strip(), gid in changed))
     return verdicts
+
+
+def check_report(path, verdicts: list[CellVerdict]) -> dict:
+    """What ``mnistlab check --json`` prints: the notebook, each graded cell's verdict, the totals."""
+    return {
+        "notebook": str(path),
+        "passed": bool(verdicts) and all(v.passed for v in verdicts),
+        "points_if_hidden_tests_pass": sum(v.points for v in verdicts if v.passed),
+        "max_points": sum(v.points for v in verdicts),
+        "functions": [
+            {"function": v.function, "points": v.points, "passed": v.passed,
+             "message": v.message, "test_cell_changed": v.changed}
+            for v in verdicts
+        ],
+    }
 
 
 def format_check(path, verdicts: list[CellVerdict]) -> str:
