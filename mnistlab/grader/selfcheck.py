@@ -7,6 +7,7 @@ settings.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +115,21 @@ def check_report(path, verdicts: list[CellVerdict]) -> dict:
     }
 
 
+_FAILED_TEST = re.compile(r'^(?:GradingFailure: )?[\w.]+: (?:visible|hidden) test "(?P<title>[^"]*)" failed\.$')
+
+
+def failure_summary(verdict: CellVerdict, width: int = 100) -> str:
+    """One line for the table: which test failed and what went wrong (``"hand-worked example": relu(x) raised ...``)."""
+    lines = [line.strip() for line in verdict.message.split("\n") if line.strip()]
+    if not lines:
+        return "(no message)"
+    first = lines[0].removeprefix("GradingFailure: ")
+    test = _FAILED_TEST.match(lines[0])
+    if test and len(lines) > 1:
+        first = f'"{test.group("title")}": {lines[1]}'
+    return first if len(first) <= width else first[: width - 3] + "..."
+
+
 def format_check(path, verdicts: list[CellVerdict]) -> str:
     """The report ``mnistlab check`` prints."""
     name = Path(path).name
@@ -121,8 +137,7 @@ def format_check(path, verdicts: list[CellVerdict]) -> str:
     lines = [f"{name}: visible tests, run as the autograder runs them (fresh kernel, top to bottom)", ""]
     lines.append(f"  {'function':<{width}}  points  visible tests")
     for v in verdicts:
-        first = v.message.split("\n", 1)[0].removeprefix("GradingFailure: ") if v.message else ""
-        status = "passed" if v.passed else f"FAILED  {first}"
+        status = "passed" if v.passed else f"FAILED  {failure_summary(v)}"
         lines.append(f"  {v.function:<{width}}  {v.points:6g}  {status}")
     failed = [v for v in verdicts if not v.passed]
     for v in failed:
