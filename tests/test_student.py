@@ -211,5 +211,7 @@ def test_a_student_installs_the_wheel_and_checks_a_notebook(dist, notebooks, tmp
     assert sum("FAILED" in line and "raised NotImplementedError" in line for line in lines) == 5
     packages = subprocess.run([str(bin_ / "python"), "-m", "pip", "list", "--format=freeze"], env=env,
                               capture_output=True, text=True).stdout.split()
-    print(f"student install: {len(packages)} packages; fresh venv to the first check in {seconds:.0f} s")
+    size_mb = sum(f.stat().st_size for f in venv.rglob("*") if f.is_file() and not f.is_symlink()) / 1e6
+    print(f"student install: {len(packages)} packages, {size_mb:.0f} MB; fresh venv to the first check in "
+          f"{seconds:.0f} s")
     assert not {p.split("==")[0].lower() for p in packages} & {"jupyter-book", "sphinx", "playwright", "pytest"}
