@@ -38,15 +38,6 @@ SCREENSHOTS = BUILD / "screenshots"
 # One BLAS thread for the chapters' kernels, as `make book` does: on a busy 2-core machine a
 # 2-thread OpenBLAS slows down ~6x under contention, and the build must stay under 10 minutes.
 BOOK_BUILD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-CHROMIUM = Path(os.environ.get("MNISTLAB_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 BUILD_TIMEOUT_S = 20 * 60
 #: An unchanged rebuild only renders (no execution): seconds, with a wide margin for a busy machine.
 CACHED_REBUILD_LIMIT_S = 120
@@ -245,32 +236,6 @@ def test_built_html_names_no_network_resource(book_build):
 # --------------------------------------------------------------------------------------------
 # 2. The offline browser test
 # --------------------------------------------------------------------------------------------
-
-_INSTALL_HINT = (
-    "The browser test needs Playwright (Python) and Debian's Chromium at {chromium}. "
-    "Install them with `make install` (Playwright is in requirements.lock) and `make system-deps` "
-    "(runs `apt-get install chromium`), or point MNISTLAB_CHROMIUM at a Chromium binary."
-)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        pytest.fail(f"Playwright is not importable ({exc}). " + _INSTALL_HINT.format(chromium=CHROMIUM),
-                    pytrace=False)
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(f"no Chromium at {CHROMIUM}. " + _INSTALL_HINT.format(chromium=CHROMIUM), pytrace=False)
-    with sync_playwright() as pw:
-        try:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        except Exception as exc:  # noqa: BLE001 - report any launch failure with the hint
-            pytest.fail(f"Chromium at {CHROMIUM} did not start: {exc}\n" + _INSTALL_HINT.format(chromium=CHROMIUM),
-                        pytrace=False)
-        yield browser
-        browser.close()
-
 
 # Evaluated in the page after it loaded and MathJax finished.
 _INSPECT_JS = r"""

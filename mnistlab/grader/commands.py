@@ -29,22 +29,60 @@ from pathlib import Path
 from mnistlab.checks import GRADED
 
 
+#: The modules ``mnistlab check`` needs beyond the package's own dependencies, all brought by the
+#: ``student`` extra (nbgrader's executor, and the kernel it starts).
+STUDENT_MODULES = ("nbformat", "nbclient", "nbgrader", "jupyter_client", "ipykernel", "traitlets")
+
+
+def missing_extra_message(command: str, exc: ImportError, extra: str) -> str | None:
+    """What to install when ``exc`` says a module of the ``extra`` is missing; None for any other ImportError."""
+    name = (getattr(exc, "name", None) or "").split(".")[0]
+    if name not in STUDENT_MODULES:
+        return None
+    return (f"mnistlab {command}: error: {name} is not installed; `mnistlab {command}` needs the "
+            f"{extra} tools. Install them into this environment with:\n\n"
+            f"    python -m pip install \"mnistlab[{extra}]\"\n")
+
+
 def cmd_check(args) -> int:
     path = Path(args.notebook)
     if not path.is_file():
         print(f"mnistlab check: no such notebook: {path}", file=sys.stderr)
         return 2
-    from mnistlab.grader.selfcheck import format_check, run_graded_cells
+    try:
+        from mnistlab.grader.selfcheck import NotebookUnreadable, check_report, format_check, run_graded_cells
+    except ImportError as exc:
+        message = missing_extra_message("check", exc, "student")
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
+    try:
+        verdicts = run_graded_cells(path)
+    except NotebookUnreadable as exc:
+        print(f"mnistlab check: error: {exc}", file=sys.stderr)
+        return 2
+    passed = bool(verdicts) and all(v.passed for v in verdicts)
+    if args.json:
+        import json
 
-    verdicts = run_graded_cells(path)
-    print(format_check(path, verdicts))
-    return 0 if verdicts and all(v.passed for v in verdicts) else 1
+        print(json.dumps(check_report(path, verdicts), indent=2))
+    else:
+        print(format_check(path, verdicts))
+    return 0 if passed else 1
 
 
 def cmd_grade(args) -> int:
-    from mnistlab.grader.grade import grade_assignment
-    from mnistlab.grader.grades import format_points
-    from mnistlab.grader.pool import parse_shard
+    try:
+        from mnistlab.grader.grade import grade_assignment
+        from mnistlab.grader.grades import format_points
+        from mnistlab.grader.pool import parse_shard
+    except ImportError as exc:
+        message = missing_extra_message("grade", exc, "course")
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
 
     try:
         report = grade_assignment(
@@ -80,6 +118,8 @@ def add_commands(subparsers) -> None:
                     "(the same verdict the autograder's visible tests give). Exit status 0 only if all pass.",
     )
     check.add_argument("notebook", help="the assignment notebook, e.g. a2_relu_softmax.ipynb")
+    check.add_argument("--json", action="store_true",
+                       help="print the verdicts as JSON (for scripts and editors) instead of the table")
     check.set_defaults(handler=cmd_check)
 
     grade = subparsers.add_parser(

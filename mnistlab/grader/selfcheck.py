@@ -7,6 +7,7 @@ settings.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,10 @@ from mnistlab.grader.course import environment
 from mnistlab.grader.feedback import strip_ansi
 from mnistlab.grader.grades import function_name
 from mnistlab.grader.settings import KERNEL_ENV, cell_timeout
+
+
+class NotebookUnreadable(ValueError):
+    """The file is not a notebook ``mnistlab check`` can run (not JSON, not nbformat 4, invalid)."""
 
 
 @dataclass
@@ -38,6 +43,27 @@ def cell_failure_message(cell) -> str:
     return ""
 
 
+def read_notebook(path: Path):
+    """The notebook at ``path``; :class:`NotebookUnreadable` saying what is wrong if it is not one."""
+    import json
+
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except UnicodeDecodeError:
+        raise NotebookUnreadable(f"{path.name} is not a text file: is it the .ipynb notebook you downloaded?") from None
+    except (json.JSONDecodeError, nbformat.reader.NotJSONError) as exc:
+        raise NotebookUnreadable(f"{path.name} is not valid notebook JSON ({exc}); if Jupyter still opens it, "
+                                 "save it again there; otherwise start again from the released notebook") from None
+    except (nbformat.ValidationError, KeyError, AttributeError) as exc:
+        first = str(exc).strip().split("\n", 1)[0]
+        raise NotebookUnreadable(f"{path.name} is not a valid Jupyter notebook ({first}); save it again from "
+                                 "Jupyter, or start again from the released notebook") from None
+    return nb
+
+
 def run_graded_cells(path) -> list[CellVerdict]:
     """Execute the notebook at ``path`` as the autograder does; return the verdict of each graded cell.
 
@@ -45,12 +71,11 @@ def run_graded_cells(path) -> list[CellVerdict]:
     ``Execute`` preprocessor and the course's cell timeouts; a cell passes when
     it produces no error and nothing on stderr (nbgrader's rule).
     """
-    import nbformat
     from nbgrader import utils
     from mnistlab.grader.robust_execute import RobustExecute
 
     path = Path(path).resolve()
-    nb = nbformat.read(path, as_version=4)
+    nb = read_notebook(path)
     changed = {
         cell.metadata.nbgrader.grade_id
         for cell in nb.cells
@@ -75,6 +100,36 @@ def run_graded_cells(path) -> list[CellVerdict]:
     return verdicts
 
 
+def check_report(path, verdicts: list[CellVerdict]) -> dict:
+    """What ``mnistlab check --json`` prints: the notebook, each graded cell's verdict, the totals."""
+    return {
+        "notebook": str(path),
+        "passed": bool(verdicts) and all(v.passed for v in verdicts),
+        "points_if_hidden_tests_pass": sum(v.points for v in verdicts if v.passed),
+        "max_points": sum(v.points for v in verdicts),
+        "functions": [
+            {"function": v.function, "points": v.points, "passed": v.passed,
+             "message": v.message, "test_cell_changed": v.changed}
+            for v in verdicts
+        ],
+    }
+
+
+_FAILED_TEST = re.compile(r'^(?:GradingFailure: )?[\w.]+: (?:visible|hidden) test "(?P<title>[^"]*)" failed\.$')
+
+
+def failure_summary(verdict: CellVerdict, width: int = 100) -> str:
+    """One line for the table: which test failed and what went wrong (``"hand-worked example": relu(x) raised ...``)."""
+    lines = [line.strip() for line in verdict.message.split("\n") if line.strip()]
+    if not lines:
+        return "(no message)"
+    first = lines[0].removeprefix("GradingFailure: ")
+    test = _FAILED_TEST.match(lines[0])
+    if test and len(lines) > 1:
+        first = f'"{test.group("title")}": {lines[1]}'
+    return first if len(first) <= width else first[: width - 3] + "..."
+
+
 def format_check(path, verdicts: list[CellVerdict]) -> str:
     """The report ``mnistlab check`` prints."""
     name = Path(path).name
@@ -82,8 +137,7 @@ def format_check(path, verdicts: list[CellVerdict]) -> str:
     lines = [f"{name}: visible tests, run as the autograder runs them (fresh kernel, top to bottom)", ""]
     lines.append(f"  {'function':<{width}}  points  visible tests")
     for v in verdicts:
-        first = v.message.split("\n", 1)[0].removeprefix("GradingFailure: ") if v.message else ""
-        status = "passed" if v.passed else f"FAILED  {first}"
+        status = "passed" if v.passed else f"FAILED  {failure_summary(v)}"
         lines.append(f"  {v.function:<{width}}  {v.points:6g}  {status}")
     failed = [v for v in verdicts if not v.passed]
     for v in failed:
