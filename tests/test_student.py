@@ -95,6 +95,7 @@ def test_check_works_without_the_graders_linux_only_protections(notebooks):
     result = _run_without(LINUX_ONLY, "check", str(notebooks["correct"]), cwd=notebooks["correct"].parent)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "5 of 5 graded cells pass their visible tests" in result.stdout
+    assert "WARNING" not in result.stderr, result.stderr  # e.g. ipykernel's about unencrypted TCP
     result = _run_without(LINUX_ONLY, "check", str(notebooks["stub"]), cwd=notebooks["stub"].parent)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "relu is not implemented yet" in result.stdout and "Traceback" not in result.stderr

@@ -7,7 +7,9 @@ settings.
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +66,21 @@ def read_notebook(path: Path):
     return nb
 
 
+def _kernel_config(folder: str):
+    """The kernel talks to this process over local sockets in ``folder`` where the OS has them (not TCP).
+
+    Nothing leaves the machine either way; with TCP, ipykernel warns on stderr about unencrypted
+    traffic on every run, which a student would take for a problem of their notebook. Windows: TCP.
+    """
+    from traitlets.config import Config
+
+    config = Config()
+    if os.name == "posix":
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = os.path.join(folder, "kernel")
+    return config
+
+
 def run_graded_cells(path) -> list[CellVerdict]:
     """Execute the notebook at ``path`` as the autograder does; return the verdict of each graded cell.
 
@@ -85,10 +102,11 @@ def run_graded_cells(path) -> list[CellVerdict]:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    executor = RobustExecute(timeout_func=cell_timeout, interrupt_on_timeout=True)
-    with environment(KERNEL_ENV), utils.chdir(str(path.parent)), \
-            utils.setenv(NBGRADER_EXECUTION="validate", NBGRADER_VALIDATING="1"):
-        nb, _ = executor.preprocess(nb, {"metadata": {"path": str(path.parent)}})
+    with tempfile.TemporaryDirectory(prefix="mnistlab-check-") as sockets:
+        executor = RobustExecute(timeout_func=cell_timeout, interrupt_on_timeout=True, config=_kernel_config(sockets))
+        with environment(KERNEL_ENV), utils.chdir(str(path.parent)), \
+                utils.setenv(NBGRADER_EXECUTION="validate", NBGRADER_VALIDATING="1"):
+            nb, _ = executor.preprocess(nb, {"metadata": {"path": str(path.parent)}})
     verdicts = []
     for cell in nb.cells:
         if not utils.is_grade(cell) or cell.cell_type != "code":
