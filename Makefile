@@ -4,7 +4,10 @@
 #                student notebooks the book links to, executes every chapter)
 #   make test    check the import rules between the package's parts (lint-imports), then run every
 #                test: the library, the data chain, the strict book build, the browser
-#                check of the built pages and the real nbgrader runs
+#                check of the built pages and the real nbgrader runs (CI runs this)
+#   make check   the developer's fast loop, under a minute: the import rules and the unit tests of
+#                the library, the checks and the grader's pure-Python parts (no MNIST files, no
+#                nbgrader runs, no book build, no sandboxed processes)
 #   make bench   print the speed figures (`mnistlab bench`)
 #   make lock    re-pin requirements.lock from the current environment (after changing dependencies)
 
@@ -13,7 +16,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install data release book test bench bench-grading lock clean system-deps
+.PHONY: install data release book test check bench bench-grading lock clean system-deps
 
 install: $(STAMP)
 
@@ -53,6 +56,18 @@ book: install data release
 test: install system-deps data release
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
+
+# Explicit files, and within them no test marked slow (real MNIST, book build): each of these
+# writes its own small data, so the target needs neither `data` nor `release`. The sandbox and
+# isolated re-check tests (test_sandbox.py, test_isolation.py) start guarded processes: `make test`.
+FAST_TESTS := tests/test_data.py tests/test_fetch.py tests/test_functional.py tests/test_gradcheck.py \
+	tests/test_layers.py tests/test_model.py tests/test_optim.py tests/test_train.py \
+	tests/test_metrics_plots.py tests/test_bench.py tests/test_cli.py tests/test_layout.py \
+	tests/test_grading.py tests/test_assignment_sources.py tests/test_grading_pool.py \
+	tests/test_item_analysis.py
+check: install
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q -m "not slow" $(FAST_TESTS)
 
 # Throughput of `mnistlab grade` on a synthetic class of 200 a2 submissions: 1 worker against one per core.
 bench-grading: install

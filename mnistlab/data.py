@@ -492,7 +492,7 @@ def _minibatches(x, y, batch_size, gen) -> Iterator[tuple[np.ndarray, np.ndarray
         yield x[idx], y[idx]
 
 
-def split_validation(x, y, val_size: int, *, rng=None):
+def split_validation(x, y, val_size: int, *, rng=None, copy: bool = True):
     """Hold out ``val_size`` random samples for validation.
 
     Chapter 1: Data loading (``book/01_data.md``).
@@ -504,11 +504,18 @@ def split_validation(x, y, val_size: int, *, rng=None):
     val_size : int
         Samples to hold out, 1 <= val_size < N.
     rng : np.random.Generator, int or None
+    copy : bool, default True
+        True: ``x`` and ``y`` are left as they are and the two parts are new
+        arrays. False: the rows of ``x`` and ``y`` are reordered in place so
+        that the held-out samples come last, and the two parts are views of
+        them, so the data set is not copied (what ``mnistlab train`` does with
+        the 188 MB of float32 MNIST it has just loaded). Both hold out the
+        same samples for the same ``rng``; only the order of the rows differs.
 
     Returns
     -------
     ((x_train, y_train), (x_val, y_val))
-        With N - val_size and val_size samples; new arrays.
+        With N - val_size and val_size samples.
     """
     n = len(x)
     if len(y) != n:
@@ -517,4 +524,13 @@ def split_validation(x, y, val_size: int, *, rng=None):
         raise ValueError(f"val_size must be an integer in [1, {n}), got {val_size!r}")
     order = as_generator(rng).permutation(n)
     val, train = order[:val_size], order[val_size:]
-    return (x[train], y[train]), (x[val], y[val])
+    if copy:
+        return (x[train], y[train]), (x[val], y[val])
+    # Swap the held-out rows that sit in the first N - val_size places with the
+    # training rows that sit in the last val_size places: only those rows move.
+    n_train = n - val_size
+    val_in_front = np.sort(val[val < n_train])
+    train_at_back = np.sort(train[train >= n_train])
+    for array in (x, y):
+        array[val_in_front], array[train_at_back] = array[train_at_back], array[val_in_front]
+    return (x[:n_train], y[:n_train]), (x[n_train:], y[n_train:])

@@ -42,3 +42,12 @@ def test_console_script_entry_point_runs():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "fetch" in result.stdout and "info" in result.stdout
+
+
+def test_bench_passes_threads_to_the_run_without_a_new_process(monkeypatch):
+    from mnistlab import bench
+
+    calls = []
+    monkeypatch.setattr(bench, "run", lambda **kw: calls.append(kw))
+    assert main(["bench", "--threads", "1", "--repeats", "2", "--no-memory"]) == 0
+    assert calls == [{"repeats": 2, "data_dir": None, "threads": 1, "memory": False}]

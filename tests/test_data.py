@@ -474,3 +474,19 @@ def test_load_mnist_rejects_mismatched_files(small_mnist, monkeypatch):
 
 def test_helpers_cover_the_four_names():
     assert set(NAMES) == set(fetch_module.MNIST_FILES) and TEST_IMAGES in NAMES
+
+
+def test_split_validation_in_place_holds_out_the_same_samples_without_a_copy():
+    x = np.arange(40).reshape(20, 2)
+    y = np.arange(20)
+    (_, yt_copy), (_, yv_copy) = split_validation(x.copy(), y.copy(), 6, rng=3)
+    (xt, yt), (xv, yv) = split_validation(x, y, 6, rng=3, copy=False)
+    assert len(xt) == 14 and len(xv) == 6
+    assert sorted(yv.tolist()) == sorted(yv_copy.tolist())  # the same held-out samples
+    assert sorted(yt.tolist()) == sorted(yt_copy.tolist())
+    assert sorted(y.tolist()) == list(range(20))  # every sample still there once
+    np.testing.assert_array_equal(x[:, 0] // 2, y)  # rows and labels still paired
+    np.testing.assert_array_equal(xt[:, 0] // 2, yt)
+    np.testing.assert_array_equal(xv[:, 0] // 2, yv)
+    for part, whole in ((xt, x), (xv, x), (yt, y), (yv, y)):
+        assert np.shares_memory(part, whole)  # views: the data set is not copied

@@ -88,3 +88,54 @@ def test_float32_stays_float32():
     for rule in optim.UPDATE_RULES.values():
         next_w, config = rule(w, np.ones(4, dtype=np.float32), {"learning_rate": 0.1})
         assert next_w.dtype == np.float32, rule.__name__
+
+
+# ---------------------------------------------------------------------------
+# The in-place forms: the same arithmetic as the textbook rules, bit for bit
+
+
+def test_every_rule_has_an_in_place_form():
+    assert set(optim.IN_PLACE_RULES) == set(optim.UPDATE_RULES)
+
+
+def test_sgd_momentum_in_place_two_steps_by_hand():
+    w = np.array([1.0])
+    config = {"learning_rate": 0.1, "momentum": 0.9}
+    w1, config = optim.sgd_momentum_in_place(w, np.array([2.0]), config)  # v = -0.2
+    assert w1 is w  # written into w
+    np.testing.assert_allclose(config["velocity"], [-0.2])
+    np.testing.assert_allclose(w, [0.8])
+    velocity = config["velocity"]
+    w2, config = optim.sgd_momentum_in_place(w1, np.array([1.0]), config)  # v = 0.9*-0.2 - 0.1 = -0.28
+    assert config["velocity"] is velocity  # and into the velocity
+    np.testing.assert_allclose(config["velocity"], [-0.28])
+    np.testing.assert_allclose(w2, [0.52])
+
+
+def test_sgd_in_place_hand_worked_and_gradient_kept():
+    w, dw = np.array([1.0, -2.0]), np.array([2.0, 4.0])
+    next_w, _ = optim.sgd_in_place(w, dw, {"learning_rate": 0.1})
+    assert next_w is w
+    np.testing.assert_allclose(w, [0.8, -2.4])
+    np.testing.assert_array_equal(dw, [2.0, 4.0])
+
+
+@pytest.mark.parametrize("name", sorted(optim.UPDATE_RULES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_in_place_form_equals_the_textbook_rule_bit_for_bit(name, dtype):
+    gen = np.random.default_rng(17)
+    w_text = gen.standard_normal((7, 5)).astype(dtype)
+    w_fast = w_text.copy()
+    cfg_text = {"learning_rate": 0.05, "momentum": 0.8}
+    cfg_fast = dict(cfg_text)
+    for _ in range(6):
+        dw = gen.standard_normal((7, 5)).astype(dtype)
+        kept = dw.copy()
+        w_text, cfg_text = optim.UPDATE_RULES[name](w_text, dw, cfg_text)
+        w_fast, cfg_fast = optim.IN_PLACE_RULES[name](w_fast, dw, cfg_fast)
+        np.testing.assert_array_equal(w_fast, w_text)
+        np.testing.assert_array_equal(dw, kept)  # the gradient is never written to
+        assert w_fast.dtype == dtype
+    for key in ("velocity", "buffer"):
+        if key in cfg_text:
+            np.testing.assert_array_equal(cfg_fast[key], cfg_text[key])

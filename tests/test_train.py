@@ -73,3 +73,50 @@ def test_progress_bar_writes_epoch_lines(capsys):
     train(MLP([8, 3], rng=0), _blobs(n=64), epochs=2, rng=0, progress=True)
     err = capsys.readouterr()
     assert "epoch  2" in err.out + err.err
+
+
+@pytest.mark.parametrize("name", ["sgd", "sgd_momentum", "nesterov_momentum"])
+def test_a_rule_by_name_trains_exactly_like_the_textbook_function(name):
+    # By name, train uses the in-place form; given the function, it calls it as a student's.
+    from mnistlab import optim
+
+    models = {}
+    for rule in (name, optim.UPDATE_RULES[name]):
+        model = MLP([8, 16, 3], dtype=np.float32, rng=2)
+        history = train(model, _blobs(), update_rule=rule, optim_config={"learning_rate": 0.05, "momentum": 0.9},
+                        batch_size=32, epochs=2, rng=5, progress=False)
+        models[callable(rule)] = (model, history)
+    (fast, h_fast), (text, h_text) = models[False], models[True]
+    for key in text.params:
+        np.testing.assert_array_equal(fast.params[key], text.params[key])
+    assert h_fast.batch_loss == h_text.batch_loss
+
+
+def test_a_pure_students_rule_leaves_the_models_old_arrays_alone():
+    # The a5 training run passes a student's function: it must be called as given (new arrays).
+    model = MLP([8, 4, 3], rng=0)
+    before = dict(model.params)
+    kept = {k: v.copy() for k, v in before.items()}
+    train(model, _blobs(n=64), update_rule=lambda w, dw, c: (w - 0.1 * dw, c), batch_size=32, epochs=1,
+          rng=0, progress=False)
+    for key in kept:
+        np.testing.assert_array_equal(before[key], kept[key])
+        assert model.params[key] is not before[key]
+
+
+def test_subset_accuracy_counts_right_answers_chunk_by_chunk():
+    from mnistlab.train import subset_accuracy
+
+    class Sign:  # predicts class 1 where the first feature is positive: accuracy is hand-countable
+        def accuracy(self, x, y):
+            return float(np.mean((x[:, 0] > 0).astype(int) == y))
+
+    x = np.array([[1.0], [-1.0], [2.0], [-3.0], [4.0], [5.0], [-6.0]])
+    y = np.array([1, 1, 1, 0, 0, 1, 0])  # right: rows 0, 2, 3, 5, 6
+    rows = np.array([0, 1, 2, 3, 4, 5, 6])
+    assert subset_accuracy(Sign(), x, y, rows, chunk=3) == 5 / 7
+    assert subset_accuracy(Sign(), x, y, np.array([1, 4]), chunk=1) == 0.0
+    model = MLP([8, 4, 3], rng=0)
+    (xb, yb), _ = _blobs()
+    picked = np.array([5, 3, 99, 17, 42])
+    assert subset_accuracy(model, xb, yb, picked, chunk=2) == model.accuracy(xb[picked], yb[picked])
