@@ -108,6 +108,36 @@ def cmd_grade(args) -> int:
     return 1 if report.errors or report.flags else 0
 
 
+def cmd_export_grades(args) -> int:
+    try:
+        from mnistlab.grader.lms import RosterError, export_grades
+    except ImportError as exc:
+        message = missing_extra_message("export-grades", exc, "course")
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
+    dest = args.to or (f"grades/{args.lms}" if args.lms == "gradescope" else f"grades/{args.lms}.csv")
+    try:
+        report = export_grades(args.course, args.lms, args.roster, dest if Path(dest).is_absolute()
+                               else _course_path(args.course) / dest, assignments=args.assignment or None,
+                               match=args.match)
+    except (RosterError, FileNotFoundError, ValueError) as exc:
+        print(f"mnistlab export-grades: error: {exc}", file=sys.stderr)
+        return 1
+    for path in report.files:
+        print(f"{args.lms}: {path}")
+    for line in report.warnings():
+        print(f"warning: {line}", file=sys.stderr)
+    return 1 if report.left_out or report.not_in_roster else 0
+
+
+def _course_path(course) -> Path:
+    from mnistlab.grader.course import find_course
+
+    return find_course(course)
+
+
 def add_commands(subparsers) -> None:
     """Add ``check`` and ``grade`` to the ``mnistlab`` command line."""
     check = subparsers.add_parser(
@@ -155,3 +185,26 @@ def add_commands(subparsers) -> None:
                        help="instead of grading, merge the submissions graded in this copy of the course (a shard; "
                             "repeatable) into this course's gradebook, autograded/ and feedback/")
     grade.set_defaults(handler=cmd_grade)
+
+    export = subparsers.add_parser(
+        "export-grades",
+        help="instructors: the gradebook's scores as a CSV that Canvas, Moodle or Gradescope imports",
+        description="Write the scores of the course's gradebook in the import format of LMS, mapping nbgrader "
+                    "student ids to the platform's users through ROSTER (the CSV the platform exports). "
+                    "Flagged or rejected submissions go into Moodle's feedback column; Canvas and Gradescope "
+                    "imports have none, so those students are left out with a warning (exit status 1).",
+    )
+    export.add_argument("lms", choices=["canvas", "moodle", "gradescope"], help="the platform")
+    export.add_argument("assignment", nargs="*", help="the assignments (default: all in the gradebook)")
+    export.add_argument("--roster", required=True, metavar="CSV",
+                        help="the roster the platform exports (Canvas: Grades > Export; Moodle: Export > Plain text "
+                             "file; Gradescope: Roster > Download)")
+    export.add_argument("--match", default=None, metavar="COLUMN",
+                        help="the roster column that holds the nbgrader student ids (default: Canvas 'SIS Login ID', "
+                             "Moodle 'ID number', Gradescope 'SID')")
+    export.add_argument("--course", default=None,
+                        help="the course folder with nbgrader_config.py (default: . or ./assignments)")
+    export.add_argument("--to", default=None,
+                        help="the CSV to write (default: <course>/grades/<lms>.csv; Gradescope: a folder "
+                             "<course>/grades/gradescope/ with one <assignment>.csv each)")
+    export.set_defaults(handler=cmd_export_grades)
