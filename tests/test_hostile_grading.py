@@ -428,5 +428,5 @@ def test_lms_exports_of_the_graded_class(graded, tmp_path, capsys):
         assert float(lines[student][A]) == float(rows[student]["score"])
         feedback = lines[student][f"{A} feedback"]
         assert bool(feedback) == (student in troubled), (student, feedback)
-    assert "uses the reference" in lines["delegate_call"][f"{A} feedback"]
+    assert "mnistlab.functional" in lines["delegate_call"][f"{A} feedback"]
     assert lines["empty_file"][f"{A} feedback"].startswith("rejected:")
