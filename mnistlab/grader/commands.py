@@ -23,6 +23,7 @@ This module only parses arguments; the work is in :mod:`mnistlab.grader.selfchec
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -44,19 +45,33 @@ def missing_extra_message(command: str, exc: ImportError, extra: str) -> str | N
             f"    python -m pip install \"mnistlab[{extra}]\"\n")
 
 
+def needs_extra(extra: str):
+    """Decorate a command handler: a missing module of ``extra`` ends it with what to install (exit status 2)."""
+
+    def decorate(handler):
+        @functools.wraps(handler)
+        def run(args) -> int:
+            try:
+                return handler(args)
+            except ImportError as exc:
+                message = missing_extra_message(args.command, exc, extra)
+                if message is None:
+                    raise
+                print(message, file=sys.stderr)
+                return 2
+
+        return run
+
+    return decorate
+
+
+@needs_extra("student")
 def cmd_check(args) -> int:
     path = Path(args.notebook)
     if not path.is_file():
         print(f"mnistlab check: no such notebook: {path}", file=sys.stderr)
         return 2
-    try:
-        from mnistlab.grader.selfcheck import NotebookUnreadable, check_report, format_check, run_graded_cells
-    except ImportError as exc:
-        message = missing_extra_message("check", exc, "student")
-        if message is None:
-            raise
-        print(message, file=sys.stderr)
-        return 2
+    from mnistlab.grader.selfcheck import NotebookUnreadable, check_report, format_check, run_graded_cells
     try:
         verdicts = run_graded_cells(path)
     except NotebookUnreadable as exc:
@@ -72,17 +87,11 @@ def cmd_check(args) -> int:
     return 0 if passed else 1
 
 
+@needs_extra("course")
 def cmd_grade(args) -> int:
-    try:
-        from mnistlab.grader.grade import grade_assignment
-        from mnistlab.grader.grades import format_points
-        from mnistlab.grader.pool import parse_shard
-    except ImportError as exc:
-        message = missing_extra_message("grade", exc, "course")
-        if message is None:
-            raise
-        print(message, file=sys.stderr)
-        return 2
+    from mnistlab.grader.grade import grade_assignment
+    from mnistlab.grader.grades import format_points
+    from mnistlab.grader.pool import parse_shard
 
     try:
         report = grade_assignment(
@@ -108,15 +117,9 @@ def cmd_grade(args) -> int:
     return 1 if report.errors or report.flags else 0
 
 
+@needs_extra("course")
 def cmd_export_grades(args) -> int:
-    try:
-        from mnistlab.grader.lms import RosterError, export_grades
-    except ImportError as exc:
-        message = missing_extra_message("export-grades", exc, "course")
-        if message is None:
-            raise
-        print(message, file=sys.stderr)
-        return 2
+    from mnistlab.grader.lms import RosterError, export_grades
     dest = args.to or (f"grades/{args.lms}" if args.lms == "gradescope" else f"grades/{args.lms}.csv")
     try:
         report = export_grades(args.course, args.lms, args.roster, dest if Path(dest).is_absolute()
