@@ -382,3 +382,51 @@ def test_interrupted_run_resumes_without_duplicates_or_losses(tmp_path):
         assert got == want, student
     with open(course.root / "grades" / f"{A}.csv", newline="") as f:
         assert sorted(r["student_id"] for r in csv.DictReader(f)) == sorted(students)
+
+
+def test_lms_exports_of_the_graded_class(graded, tmp_path, capsys):
+    """`mnistlab export-grades` on the graded class: clean scores go to the LMS, flagged ones are marked or held back."""
+    course, class_, rows, results, _, _ = graded
+    roster = tmp_path / "canvas.csv"
+    with open(roster, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section"])
+        w.writerow(["    Points Possible", "", "", "", ""])
+        for i, student in enumerate(sorted(class_), start=1):
+            w.writerow([f"Student {i}", 1000 + i, f"U{i:04d}", student, "S1"])
+        w.writerow(["Never Submitted", 9999, "U9999", "neversubmitted", "S1"])
+    out = tmp_path / "canvas-import.csv"
+    status = cli.main(["export-grades", "canvas", A, "--course", str(course.root), "--roster", str(roster),
+                       "--to", str(out)])
+    err = capsys.readouterr().err
+    troubled = {s for s, r in results.items() if r["status"] != "graded" or r["flags"]}
+    assert troubled and status == 1  # flagged students held back: the instructor must look
+    with open(out, newline="") as f:
+        exported = list(csv.reader(f))
+    assert exported[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", A]
+    assert exported[1][0].strip() == "Points Possible" and float(exported[1][5]) == 10
+    scores = {line[3]: float(line[5]) for line in exported[2:]}
+    assert set(scores) == set(class_) - troubled
+    assert all(scores[s] == float(rows[s]["score"]) for s in scores)
+    for student in troubled:
+        assert f"left out {student}:" in err
+    assert "neversubmitted" in err
+
+    moodle = tmp_path / "moodle.csv"
+    with open(moodle, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["First name", "Last name", "ID number", "Email address"])
+        for student in sorted(class_):
+            w.writerow([student, "X", student, f"{student}@example.edu"])
+    out = tmp_path / "moodle-import.csv"
+    assert cli.main(["export-grades", "moodle", "--course", str(course.root), "--roster", str(moodle),
+                     "--to", str(out)]) == 0
+    with open(out, newline="") as f:
+        lines = {r["ID number"]: r for r in csv.DictReader(f)}
+    assert set(lines) == set(class_)
+    for student in class_:
+        assert float(lines[student][A]) == float(rows[student]["score"])
+        feedback = lines[student][f"{A} feedback"]
+        assert bool(feedback) == (student in troubled), (student, feedback)
+    assert "mnistlab.functional" in lines["delegate_call"][f"{A} feedback"]
+    assert lines["empty_file"][f"{A} feedback"].startswith("rejected:")

@@ -23,6 +23,7 @@ This module only parses arguments; the work is in :mod:`mnistlab.grader.selfchec
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -44,19 +45,33 @@ def missing_extra_message(command: str, exc: ImportError, extra: str) -> str | N
             f"    python -m pip install \"mnistlab[{extra}]\"\n")
 
 
+def needs_extra(extra: str):
+    """Decorate a command handler: a missing module of ``extra`` ends it with what to install (exit status 2)."""
+
+    def decorate(handler):
+        @functools.wraps(handler)
+        def run(args) -> int:
+            try:
+                return handler(args)
+            except ImportError as exc:
+                message = missing_extra_message(args.command, exc, extra)
+                if message is None:
+                    raise
+                print(message, file=sys.stderr)
+                return 2
+
+        return run
+
+    return decorate
+
+
+@needs_extra("student")
 def cmd_check(args) -> int:
     path = Path(args.notebook)
     if not path.is_file():
         print(f"mnistlab check: no such notebook: {path}", file=sys.stderr)
         return 2
-    try:
-        from mnistlab.grader.selfcheck import NotebookUnreadable, check_report, format_check, run_graded_cells
-    except ImportError as exc:
-        message = missing_extra_message("check", exc, "student")
-        if message is None:
-            raise
-        print(message, file=sys.stderr)
-        return 2
+    from mnistlab.grader.selfcheck import NotebookUnreadable, check_report, format_check, run_graded_cells
     try:
         verdicts = run_graded_cells(path)
     except NotebookUnreadable as exc:
@@ -72,17 +87,11 @@ def cmd_check(args) -> int:
     return 0 if passed else 1
 
 
+@needs_extra("course")
 def cmd_grade(args) -> int:
-    try:
-        from mnistlab.grader.grade import grade_assignment
-        from mnistlab.grader.grades import format_points
-        from mnistlab.grader.pool import parse_shard
-    except ImportError as exc:
-        message = missing_extra_message("grade", exc, "course")
-        if message is None:
-            raise
-        print(message, file=sys.stderr)
-        return 2
+    from mnistlab.grader.grade import grade_assignment
+    from mnistlab.grader.grades import format_points
+    from mnistlab.grader.pool import parse_shard
 
     try:
         report = grade_assignment(
@@ -106,6 +115,30 @@ def cmd_grade(args) -> int:
         print(report.item_table)
     # Exit status 1 when a submission could not be graded or was flagged: the instructor must look at it.
     return 1 if report.errors or report.flags else 0
+
+
+@needs_extra("course")
+def cmd_export_grades(args) -> int:
+    from mnistlab.grader.lms import RosterError, export_grades
+    dest = args.to or (f"grades/{args.lms}" if args.lms == "gradescope" else f"grades/{args.lms}.csv")
+    try:
+        report = export_grades(args.course, args.lms, args.roster, dest if Path(dest).is_absolute()
+                               else _course_path(args.course) / dest, assignments=args.assignment or None,
+                               match=args.match)
+    except (RosterError, FileNotFoundError, ValueError) as exc:
+        print(f"mnistlab export-grades: error: {exc}", file=sys.stderr)
+        return 1
+    for path in report.files:
+        print(f"{args.lms}: {path}")
+    for line in report.warnings():
+        print(f"warning: {line}", file=sys.stderr)
+    return 1 if report.left_out or report.not_in_roster else 0
+
+
+def _course_path(course) -> Path:
+    from mnistlab.grader.course import find_course
+
+    return find_course(course)
 
 
 def add_commands(subparsers) -> None:
@@ -155,3 +188,26 @@ def add_commands(subparsers) -> None:
                        help="instead of grading, merge the submissions graded in this copy of the course (a shard; "
                             "repeatable) into this course's gradebook, autograded/ and feedback/")
     grade.set_defaults(handler=cmd_grade)
+
+    export = subparsers.add_parser(
+        "export-grades",
+        help="instructors: the gradebook's scores as a CSV that Canvas, Moodle or Gradescope imports",
+        description="Write the scores of the course's gradebook in the import format of LMS, mapping nbgrader "
+                    "student ids to the platform's users through ROSTER (the CSV the platform exports). "
+                    "Flagged or rejected submissions go into Moodle's feedback column; Canvas and Gradescope "
+                    "imports have none, so those students are left out with a warning (exit status 1).",
+    )
+    export.add_argument("lms", choices=["canvas", "moodle", "gradescope"], help="the platform")
+    export.add_argument("assignment", nargs="*", help="the assignments (default: all in the gradebook)")
+    export.add_argument("--roster", required=True, metavar="CSV",
+                        help="the roster the platform exports (Canvas: Grades > Export; Moodle: Export > Plain text "
+                             "file; Gradescope: Roster > Download)")
+    export.add_argument("--match", default=None, metavar="COLUMN",
+                        help="the roster column that holds the nbgrader student ids (default: Canvas 'SIS Login ID', "
+                             "Moodle 'ID number', Gradescope 'SID')")
+    export.add_argument("--course", default=None,
+                        help="the course folder with nbgrader_config.py (default: . or ./assignments)")
+    export.add_argument("--to", default=None,
+                        help="the CSV to write (default: <course>/grades/<lms>.csv; Gradescope: a folder "
+                             "<course>/grades/gradescope/ with one <assignment>.csv each)")
+    export.set_defaults(handler=cmd_export_grades)
