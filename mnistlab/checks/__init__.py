@@ -82,6 +82,7 @@ def _public_checks() -> dict:
 
 
 # Every check is also reachable as ``mnistlab.checks.check_<function>``, which is what the notebooks call.
-globals().update(_public_checks())
+_CHECKS = _public_checks()
+globals().update(_CHECKS)
 
-__all__ = ["GradingFailure", "IDXFormatError", "GRADED", "ASSIGNMENT_MODULES", "grade_id", *sorted(_public_checks())]
+__all__ = ["GradingFailure", "IDXFormatError", "GRADED", "ASSIGNMENT_MODULES", "grade_id", *sorted(_CHECKS)]
