@@ -7,6 +7,7 @@ The crafted submissions are in ``tests/similarity_cases.py``. The scores each ca
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +100,38 @@ def test_the_html_report_shows_both_versions_marked(tmp_path):
     assert "alice" in page and "bob" in page and "<mark>" in page
     assert "biggest" in page and "lse" in page  # both versions, as written
     assert "http" not in page.replace("http-equiv", "")  # self-contained
+
+
+def test_the_similarity_command_on_a_course(tmp_path, capsys):
+    """``mnistlab similarity``: submitted notebooks in, summary and HTML out; an unreadable one is skipped."""
+    import shutil
+
+    import nbformat
+
+    from mnistlab import cli
+
+    a = "a2_relu_softmax"
+    source = Path(__file__).resolve().parents[1] / "assignments" / "source" / a / f"{a}.ipynb"
+    (tmp_path / "nbgrader_config.py").write_text("")
+    shutil.copytree(source.parent, tmp_path / "source" / a)
+    handed_in = {"alice": {"cross_entropy": c.ORIGINAL, "softmax": c.HONEST["softmax"]["h_expand"]},
+                 "bob": {"cross_entropy": c.RENAMED, "softmax": c.REFERENCE_COPY},
+                 "carol": {"cross_entropy": c.HONEST["cross_entropy"]["h_loop"], "softmax": c.HONEST["softmax"]["h_apply"]}}
+    for student, cells in handed_in.items():
+        nb = nbformat.read(source, as_version=4)
+        for cell in nb.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid in cells:
+                cell.source = cells[gid]
+        folder = tmp_path / "submitted" / student / a
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{a}.ipynb")
+    (tmp_path / "submitted" / "dave" / a).mkdir(parents=True)
+    (tmp_path / "submitted" / "dave" / a / f"{a}.ipynb").write_text("not json")
+    assert cli.main(["similarity", a, "--course", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "softmax: 1 match the reference: bob" in out
+    assert "cross_entropy: 2 alike" in out and "alice, bob" in out
+    assert "not compared: dave" in out
+    page = (tmp_path / "grades" / f"{a}-similarity.html").read_text()
+    assert "biggest" in page and "<mark>" in page
