@@ -230,14 +230,15 @@ def _boilerplate(starter: Code | None):
     return list(_fingerprint(starter, None).hashes) or None
 
 
-def _compare_prints(a: Code, b: Code, fa, fb) -> tuple:
+def _compare_prints(a: Code, b: Code, fa, fb, lines=True) -> tuple:
     from copydetect import compare_files
 
     tokens = int(min(fa.token_coverage, fb.token_coverage))
-    if not fa.hashes or not fb.hashes:
+    if not fa.hashes or not fb.hashes or fa.hashes.isdisjoint(fb.hashes):
         return 0.0, tokens, ((), ())
     _, (sa, sb), (slices_a, slices_b) = compare_files(fa, fb)
-    return float(min(sa, sb)), tokens, (_shared_lines(a, slices_a), _shared_lines(b, slices_b))
+    shared = (_shared_lines(a, slices_a), _shared_lines(b, slices_b)) if lines else ((), ())
+    return float(min(sa, sb)), tokens, shared
 
 
 def compare(a: Code, b: Code, starter: Code | None = None) -> tuple:
@@ -298,8 +299,9 @@ def find_similar(assignment: str, submissions: dict, starter: dict | None = None
         for i, a in enumerate(names):
             for b in names[i + 1:]:
                 x, y = (b, a) if a == REFERENCE else (a, b)
-                score, tokens, shared = _compare_prints(versions[x], versions[y], prints[x], prints[y])
+                score, tokens, _ = _compare_prints(versions[x], versions[y], prints[x], prints[y], lines=False)
                 if score >= min_shared and tokens >= min_tokens:
+                    shared = _compare_prints(versions[x], versions[y], prints[x], prints[y])[2]
                     found.append(Pair(function, x, y, score, shared))
         report.pairs += sorted(found, key=lambda p: (p.b != REFERENCE, -p.score, p.a, p.b))
     return report
@@ -458,7 +460,8 @@ def format_summary(report: SimilarityReport, *, limit: int = 12) -> str:
             lines.append(f"  {function}: {len(ref)} match the reference: {names(ref)}")
         for group in _groups(pairs):
             scores = [p.score for p in pairs if p.b != REFERENCE and p.a in group]
-            lines.append(f"  {function}: {len(group)} alike (score >= {min(scores):.2f}): {names(group)}")
+            lines.append(f"  {function}: {len(group)} alike (score >= {min(scores):.2f}): "
+                         + ("the same students as match the reference" if group == ref else names(group)))
     if report.skipped:
         lines.append(f"  not compared: {names(sorted(report.skipped))}")
     if report.html_path:
@@ -507,9 +510,10 @@ def write_html(report: SimilarityReport, path) -> Path:
             if p.b != REFERENCE:
                 best.setdefault(p.b, p)
         code = report.code[function]
-        for student, p in sorted(best.items()):
-            mine, other = (p.a, p.b) if p.a == student else (p.b, p.a)
-            lines_mine, lines_other = p.shared if p.a == student else p.shared[::-1]
+        shown = {(p.a, p.b): p for p in best.values()}  # each submission once, beside its closest match
+        for p in sorted(shown.values(), key=lambda p: (p.a, p.b)):
+            mine, other = p.a, p.b
+            lines_mine, lines_other = p.shared
             out.append(f"<h3>{html.escape(function)}: {html.escape(mine)} and {html.escape(other)} "
                        f"(score {p.score:.2f})</h3><div class='side'>"
                        f"<div><b>{html.escape(mine)}</b>{_marked(code[mine], lines_mine)}</div>"
