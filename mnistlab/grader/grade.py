@@ -105,7 +105,7 @@ def _grade(course, config, assignment, students, zips, feedback, csv_path, jobs,
         row["status"] = result.get("status", "not graded")
         row["flags"] = " | ".join(result.get("flags", []))
     report.columns += ["status", "flags"]
-    report.similarity = _similarity(course, assignment, todo, report.rows, log)
+    report.similarity = _similarity(course, assignment, report.rows, log)
     if report.similarity is not None:
         report.columns.append("similar_to")
     report.csv_path = write_grades_csv(csv_path or course / "grades" / f"{assignment}.csv", report.columns, report.rows)
@@ -129,12 +129,13 @@ def _grade(course, config, assignment, students, zips, feedback, csv_path, jobs,
     return report
 
 
-def _similarity(course, assignment, students, rows, log):
-    """The copy detection of the submissions (flags only: never a point); each row gets its ``similar_to``."""
+def _similarity(course, assignment, rows, log):
+    """The copy detection of the whole class's submissions (flags only: never a point; also with ``--student``
+    or ``--shard``, whose students are compared with everyone); each row gets its ``similar_to``."""
     try:
         from mnistlab.grader.similarity import similarity_report
 
-        found = similarity_report(course, assignment, students=students)
+        found = similarity_report(course, assignment)
     except Exception as exc:  # noqa: BLE001 -- the grades are written whatever the copy detection does
         log(f"similarity: skipped ({type(exc).__name__}: {exc})"
             + ("; install copydetect (the course extra) for the copy detection" if isinstance(exc, ImportError) else ""))
