@@ -99,6 +99,7 @@ def test_the_html_report_shows_both_versions_marked(tmp_path):
     page = S.write_html(report, tmp_path / "a2-similarity.html").read_text()
     assert "alice" in page and "bob" in page and "<mark>" in page
     assert "biggest" in page and "lse" in page  # both versions, as written
+    assert "<mark>    else:</mark>" in page and "<mark>    # max trick" not in page  # clauses marked, comments not
     assert "http" not in page.replace("http-equiv", "")  # self-contained
 
 

@@ -154,6 +154,24 @@ def _statements(tree) -> list:
     return [n for n in ast.walk(tree) if isinstance(n, ast.stmt)]
 
 
+def _header_lines(node, source: str) -> list:
+    """The lines of a compound statement that are not in its blocks: ``if ...:`` and its ``else:``, ``finally:``."""
+    lines = source.split("\n")
+    found = [node.lineno]
+    clauses = [(getattr(node, f, None) or [], k) for f, k in (("orelse", ("else", "elif")), ("finalbody", ("finally",)))]
+    clauses += [([h], ("except",)) for h in getattr(node, "handlers", None) or []]
+    for block, keywords in clauses:
+        if not block:
+            continue
+        i = min(n.lineno for n in block) - 1  # 1-based line of the block's first statement, minus one
+        while i > node.lineno and not lines[i - 1].lstrip().startswith(keywords):
+            i -= 1
+        if keywords == ("except",):
+            i = block[0].lineno
+        found.append(i)
+    return found
+
+
 def normalize(source: str, function: str) -> Code | None:
     """``function``'s body in ``source`` (a notebook cell or a module), normalized; None if it is not there.
 
@@ -195,7 +213,7 @@ def normalize(source: str, function: str) -> Code | None:
         for new, old in sorted(zip(again, original), key=lambda p: p[0].end_lineno - p[0].lineno, reverse=True):
             simple = not any(isinstance(getattr(old, f, None), list) and getattr(old, f) and
                              isinstance(getattr(old, f)[0], ast.stmt) for f in ("body", "orelse", "finalbody"))
-            span = range(old.lineno, (old.end_lineno if simple else old.lineno) + 1)
+            span = range(old.lineno, old.end_lineno + 1) if simple else _header_lines(old, source)
             for i in range(new.lineno - 1, new.end_lineno):
                 mapping[i] = tuple(n - first for n in span)
     return Code(shown, normalized, mapping)
