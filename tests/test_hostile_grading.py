@@ -430,3 +430,24 @@ def test_lms_exports_of_the_graded_class(graded, tmp_path, capsys):
         assert bool(feedback) == (student in troubled), (student, feedback)
     assert "mnistlab.functional" in lines["delegate_call"][f"{A} feedback"]
     assert lines["empty_file"][f"{A} feedback"].startswith("rejected:")
+
+
+def test_similarity_report(graded, capsys):
+    """Copies are flagged, never deducted: the class hands in the source solution many times over."""
+    course, class_, rows, results, _, _ = graded
+    similar = {s: row["similar_to"].split() for s, row in rows.items()}
+    # softmax and log_softmax of the source solution are the published reference's
+    assert "reference" in similar["solution"] and "shadow_files" in similar["solution"]
+    assert "solution" in similar["delegate_call"] and "solution" in similar["delegate_import"]
+    for student in ("empty_file", "not_json", "truncated"):  # nothing to read (future_format is read: the solution)
+        assert similar[student] == [], student
+    assert "solution" in similar["future_format"]
+    assert rows["solution"]["flags"] == "" and float(rows["solution"]["score"]) == sum(POINTS.values())
+    page = (course.root / "grades" / f"{A}-similarity.html").read_text()
+    assert "<mark>" in page and "shadow_files" in page and "def log_softmax" in page
+    start = time.perf_counter()
+    assert cli.main(["similarity", A, "--course", str(course.root)]) == 0
+    seconds = time.perf_counter() - start
+    out = capsys.readouterr().out
+    print(f"\nsimilarity of the hostile class of {len(class_)}: {seconds:.2f} s\n{out}")
+    assert "match the reference" in out and "relu: nothing similar" in out and "not compared: empty_file" in out

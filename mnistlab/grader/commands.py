@@ -9,6 +9,9 @@ Commands (``mnistlab COMMAND --help`` for the options):
     the autograder runs it (nbgrader's ``Execute``, the course's cell timeouts),
     and report each graded function's points and the verdict of its visible
     tests. Exit status 0 only if every visible test passes.
+``mnistlab similarity ASSIGNMENT``
+    For instructors: the copy detection ``grade`` runs after grading, on its own
+    (:mod:`mnistlab.grader.similarity`).
 ``mnistlab grade ASSIGNMENT``
     For instructors: a class's submissions (``submitted/<student>/<assignment>/``
     in the course folder, or LMS zip downloads with ``--zip``, through
@@ -33,12 +36,14 @@ from mnistlab.checks import GRADED
 #: The modules ``mnistlab check`` needs beyond the package's own dependencies, all brought by the
 #: ``student`` extra (nbgrader's executor, and the kernel it starts).
 STUDENT_MODULES = ("nbformat", "nbclient", "nbgrader", "jupyter_client", "ipykernel", "traitlets")
+#: What the instructor's commands need on top of those (the ``course`` extra): the copy detection's fingerprints.
+COURSE_MODULES = ("copydetect",)
 
 
 def missing_extra_message(command: str, exc: ImportError, extra: str) -> str | None:
     """What to install when ``exc`` says a module of the ``extra`` is missing; None for any other ImportError."""
     name = (getattr(exc, "name", None) or "").split(".")[0]
-    if name not in STUDENT_MODULES:
+    if name not in STUDENT_MODULES + COURSE_MODULES:
         return None
     return (f"mnistlab {command}: error: {name} is not installed; `mnistlab {command}` needs the "
             f"{extra} tools. Install them into this environment with:\n\n"
@@ -104,7 +109,7 @@ def cmd_grade(args) -> int:
         print(f"mnistlab grade: error: {exc}", file=sys.stderr)
         return 1
     if report.rows:
-        columns = [c for c in report.columns if c not in ("assignment", "timestamp", "flags")]
+        columns = [c for c in report.columns if c not in ("assignment", "timestamp", "flags", "similar_to")]
         widths = {c: max(len(c), *(len(str(format_points(r.get(c, "")))) for r in report.rows)) for c in columns}
         print()
         print("  ".join(f"{c:>{widths[c]}}" for c in columns))
@@ -113,6 +118,9 @@ def cmd_grade(args) -> int:
     if report.item_table:
         print()
         print(report.item_table)
+    if report.similarity_table:
+        print()
+        print(report.similarity_table)
     # Exit status 1 when a submission could not be graded or was flagged: the instructor must look at it.
     return 1 if report.errors or report.flags else 0
 
@@ -133,6 +141,22 @@ def cmd_export_grades(args) -> int:
     for line in report.warnings():
         print(f"warning: {line}", file=sys.stderr)
     return 1 if report.left_out or report.not_in_roster else 0
+
+
+@needs_extra("course")
+def cmd_similarity(args) -> int:
+    from mnistlab.grader.course import find_course
+    from mnistlab.grader.similarity import format_summary, similarity_report, write_html
+
+    try:
+        course = find_course(args.course)
+        report = similarity_report(course, args.assignment, students=args.student or None)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"mnistlab similarity: error: {exc}", file=sys.stderr)
+        return 1
+    write_html(report, Path(args.to) if args.to else course / "grades" / f"{args.assignment}-similarity.html")
+    print(format_summary(report))
+    return 0
 
 
 def _course_path(course) -> Path:
@@ -188,6 +212,22 @@ def add_commands(subparsers) -> None:
                        help="instead of grading, merge the submissions graded in this copy of the course (a shard; "
                             "repeatable) into this course's gradebook, autograded/ and feedback/")
     grade.set_defaults(handler=cmd_grade)
+
+    similarity = subparsers.add_parser(
+        "similarity",
+        help="instructors: which submissions of each graded function are alike, or copies of the reference",
+        description="Compare every graded function of ASSIGNMENT's submissions with each other and with the "
+                    "published reference (names, comments, whitespace and statement order ignored, the starter "
+                    "code excluded) and write grades/ASSIGNMENT-similarity.html with the pairs side by side. "
+                    "Flags only: no points change. `mnistlab grade` does the same after grading.",
+    )
+    similarity.add_argument("assignment", choices=list(GRADED), help="the assignment")
+    similarity.add_argument("--course", default=None,
+                            help="the course folder with nbgrader_config.py (default: . or ./assignments)")
+    similarity.add_argument("--student", action="append", metavar="ID", help="only this student (repeatable)")
+    similarity.add_argument("--to", default=None,
+                            help="the HTML report to write (default: <course>/grades/ASSIGNMENT-similarity.html)")
+    similarity.set_defaults(handler=cmd_similarity)
 
     export = subparsers.add_parser(
         "export-grades",

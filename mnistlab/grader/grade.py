@@ -39,6 +39,8 @@ class GradeReport:
     rows: list = field(default_factory=list)
     items: dict = field(default_factory=dict)  #: the item analysis files: txt, csv, png
     item_table: str = ""
+    similarity: object = None  #: the copy detection (mnistlab.grader.similarity.SimilarityReport)
+    similarity_table: str = ""
     wall_seconds: float = 0.0
     jobs: int = 1
     skipped: list = field(default_factory=list)
@@ -103,6 +105,9 @@ def _grade(course, config, assignment, students, zips, feedback, csv_path, jobs,
         row["status"] = result.get("status", "not graded")
         row["flags"] = " | ".join(result.get("flags", []))
     report.columns += ["status", "flags"]
+    report.similarity = _similarity(course, assignment, report.rows, log)
+    if report.similarity is not None:
+        report.columns.append("similar_to")
     report.csv_path = write_grades_csv(csv_path or course / "grades" / f"{assignment}.csv", report.columns, report.rows)
     log(f"grades: {report.csv_path}")
     records = [pool.results[s] for s in todo if s in pool.results]
@@ -112,11 +117,33 @@ def _grade(course, config, assignment, students, zips, feedback, csv_path, jobs,
         report.items = write_report(records, Path(report.csv_path).parent, assignment, functions=list(GRADED[assignment]))
         report.item_table = format_table(analyze(records, functions=list(GRADED[assignment])))
         log(f"item analysis: {', '.join(str(p) for p in report.items.values())}")
+    if report.similarity is not None:
+        from mnistlab.grader.similarity import format_summary, write_html
+
+        log(f"similarity: {write_html(report.similarity, Path(report.csv_path).parent / f'{assignment}-similarity.html')}")
+        report.similarity_table = format_summary(report.similarity)
     for student, reasons in sorted(report.flags.items()):
         log(f"\nFLAGGED {student}:")
         for reason in reasons:
             log(f"  - {reason}")
     return report
+
+
+def _similarity(course, assignment, rows, log):
+    """The copy detection of the whole class's submissions (flags only: never a point; also with ``--student``
+    or ``--shard``, whose students are compared with everyone); each row gets its ``similar_to``."""
+    try:
+        from mnistlab.grader.similarity import similarity_report
+
+        found = similarity_report(course, assignment)
+    except Exception as exc:  # noqa: BLE001 -- the grades are written whatever the copy detection does
+        log(f"similarity: skipped ({type(exc).__name__}: {exc})"
+            + ("; install copydetect (the course extra) for the copy detection" if isinstance(exc, ImportError) else ""))
+        return None
+    similar = found.similar_to()
+    for row in rows:
+        row["similar_to"] = " ".join(similar.get(row["student_id"], []))
+    return found
 
 
 # ---------------------------------------------------------------------------
