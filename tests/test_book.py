@@ -19,7 +19,8 @@
    block, output or table is wider than the text column.
 5. The listings: every graded function's reference body (its tokens, without docstring, comments
    or layout, so a reformatted copy counts) appears in the code blocks of the reader edition and in
-   none of the class edition, which shows every graded function's signature instead.
+   none of the class edition, which shows every graded function's signature instead; outside the
+   graded listings the two editions' pages are the same HTML.
 
 The browser test never skips: without Playwright or Chromium it fails, saying how to install them
 (``make system-deps`` installs Debian's chromium; Playwright is in requirements.lock).
@@ -587,3 +588,30 @@ def test_class_edition_shows_no_graded_body_and_every_signature(class_build):
     boxes = sum((HTML_CLASS / f"{p}.html").read_text(encoding="utf-8").count("You write this in assignment")
                 for p in PAGES)
     assert boxes >= len(_graded_objects()), f"{boxes} 'You write this' boxes for {len(_graded_objects())} graded functions"
+
+
+def test_class_edition_differs_only_in_the_graded_listings(class_build):
+    """Prose, math, outputs, figures and the listings of ungraded functions: the same HTML in both editions."""
+    from bs4 import BeautifulSoup
+
+    returncode, _, _ = class_build
+    assert returncode == 0, "the class edition did not build (see test_class_edition_builds_strictly...)"
+    differ, hidden = [], 0
+    for page in PAGES:
+        reader, klass = (BeautifulSoup((d / f"{page}.html").read_text(encoding="utf-8"), "html.parser").find("article")
+                         for d in (HTML, HTML_CLASS))
+        r_listings, c_listings = reader.select(".mnistlab-listing"), klass.select(".mnistlab-listing")
+        if len(r_listings) != len(c_listings):
+            differ.append(f"{page}: {len(r_listings)} listings in the reader edition, {len(c_listings)} in the class one")
+            continue
+        for r, c in zip(r_listings, c_listings):
+            if "mnistlab-exercise" in c.get("class", []):
+                hidden += 1
+            elif str(r) != str(c):
+                differ.append(f"{page}: the listing of an ungraded function differs: {r.get_text()[:60]!r}")
+        for listing in r_listings + c_listings:
+            listing.decompose()
+        if str(reader) != str(klass):
+            differ.append(f"{page}: the page outside the listings differs")
+    assert not differ, "the editions differ where they must not:\n  " + "\n  ".join(differ)
+    assert hidden >= len(_graded_objects()), f"only {hidden} listings are hidden in the class edition"

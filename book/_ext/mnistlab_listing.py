@@ -284,7 +284,20 @@ class Parts:
 
 
 def split(module: str, node: ast.FunctionDef) -> Parts:
-    """Cut a function's source into signature, docstring and body."""
+    """Cut a function's source into signature, docstring and body.
+
+    Parameters
+    ----------
+    module : str
+        Dotted name of the module that defines it.
+    node : ast.FunctionDef
+        The function, from :func:`find`.
+
+    Returns
+    -------
+    Parts
+        Its pieces, dedented to the ``def``.
+    """
     text, _ = module_source(module)
     lines = text.splitlines()
     start = min([node.lineno] + [d.lineno for d in node.decorator_list])
@@ -300,7 +313,10 @@ def split(module: str, node: ast.FunctionDef) -> Parts:
     while body and not body[0].strip():
         body.pop(0)
     offset = " " * node.col_offset
-    dedent = lambda ls: "\n".join(l[len(offset):] if l.startswith(offset) else l.lstrip() for l in ls)  # noqa: E731
+
+    def dedent(source_lines):
+        return "\n".join(l[len(offset):] if l.startswith(offset) else l.lstrip() for l in source_lines)
+
     indent = " " * (first.col_offset - node.col_offset)
     return Parts(dedent(header), indent, dedent(doc_src), ast.get_docstring(node) or "", dedent(body))
 
@@ -310,22 +326,25 @@ class details(nodes.General, nodes.Element):  # noqa: N801 - docutils node names
 
 
 def _visit_details_html(self, node):
+    """Open ``<details>`` with its caption."""
     self.body.append(f'<details class="mnistlab-docstring"><summary>{self.encode(node["summary"])}</summary>')
 
 
 def _depart_details_html(self, node):
+    """Close ``<details>``."""
     self.body.append("</details>")
 
 
 def _visit_details_other(self, node):
-    pass
+    """Other builders show the box's content as it is."""
 
 
 def _depart_details_other(self, node):
-    pass
+    """Nothing to close outside HTML."""
 
 
 def _code(text: str, language: str = "python") -> nodes.literal_block:
+    """A highlighted code block."""
     block = nodes.literal_block(text, text)
     block["language"] = language
     return block
@@ -340,6 +359,7 @@ class ListingDirective(SphinxDirective):
     option_spec = {"class": directives.class_option}
 
     def run(self):
+        """The listing's nodes: code, then the full docstring (collapsed) or the assignment box."""
         target = self.arguments[0]
         parts = target.split(".")
         node = module = qualname = None
