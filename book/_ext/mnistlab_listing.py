@@ -266,6 +266,56 @@ def _body(node: ast.FunctionDef) -> list[ast.stmt]:
     return node.body[1:] if ast.get_docstring(node, clean=False) is not None else node.body
 
 
+#: Characters that fit a code block of the book's text column (about 75 at the theme's code font).
+TEXT_COLUMNS = 72
+
+
+def _indent_of(line: str) -> str:
+    return line[: len(line) - len(line.lstrip())]
+
+
+def _continues(line: str, indent: str) -> bool:
+    """Whether ``line`` continues a paragraph at ``indent`` (not a new item, header or blank)."""
+    return (bool(line.strip()) and _indent_of(line) == indent and " : " not in line
+            and not line.lstrip().startswith(("- ", "* ", "---", '"""', ">>>")))
+
+
+def wrap_prose(text: str, width: int = TEXT_COLUMNS) -> str:
+    """Re-wrap each paragraph of a docstring that has a line longer than ``width``.
+
+    A paragraph is the long line and the lines after it at the same indentation, up to a blank
+    line, a new item (``name : type``, ``- ``) or a section underline. The code of a listing stays
+    as written (the stylesheet wraps a long code line); a docstring's prose reads better broken at
+    words.
+
+    Parameters
+    ----------
+    text : str
+        Docstring lines (with their quotes and indentation, or cleaned).
+    width : int, default TEXT_COLUMNS
+        The longest line kept as it is.
+
+    Returns
+    -------
+    str
+    """
+    lines, out, i = text.splitlines(), [], 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        if len(line) <= width:
+            out.append(line)
+            continue
+        indent = _indent_of(line)
+        paragraph = [line.strip()]
+        while i < len(lines) and _continues(lines[i], indent):
+            paragraph.append(lines[i].strip())
+            i += 1
+        out.extend(textwrap.wrap(" ".join(paragraph), width, initial_indent=indent, subsequent_indent=indent,
+                                 break_long_words=False, break_on_hyphens=False))
+    return "\n".join(out)
+
+
 def summary(docstring: str) -> str:
     """A docstring's summary: its first paragraph, on one line."""
     first = textwrap.dedent(docstring).strip().split("\n\n", 1)[0]
@@ -380,7 +430,7 @@ class ListingDirective(SphinxDirective):
         box = nodes.container(classes=["mnistlab-listing", *self.options.get("class", [])])
         if graded is not None and edition() == "class":
             box["classes"].append("mnistlab-exercise")
-            doc = pieces.docstring_source + "\n" if pieces.docstring_source else ""
+            doc = wrap_prose(pieces.docstring_source) + "\n" if pieces.docstring_source else ""
             code = f"{pieces.header}\n{doc}{pieces.indent}..."
             box += _code(code)
             box += self._exercise(graded)
@@ -389,7 +439,7 @@ class ListingDirective(SphinxDirective):
             box += _code(f"{pieces.header}\n{line}{pieces.body}")
             if pieces.docstring:
                 more = details(summary=f"Full docstring of {qualname}")
-                more += _code(pieces.docstring, "text")
+                more += _code(wrap_prose(pieces.docstring), "text")
                 box += more
         return [box]
 
