@@ -1,7 +1,10 @@
 # mnistlab: every set-up step lives here, so a fresh machine needs only `make book` or `make test`.
 #
 #   make book    build the whole book (installs the locked environment, fetches MNIST, releases the
-#                student notebooks the book links to, executes every chapter)
+#                student notebooks the book links to, executes every chapter) into _build/html
+#   make book EDITION=class
+#                the class edition into _build/html-class: each graded function shows its signature
+#                and docstring, not its body (book/_ext/mnistlab_listing.py); shares the execution cache
 #   make test    check the import rules between the package's parts (lint-imports), then run every
 #                test: the library, the data chain, the strict book build, the browser
 #                check of the built pages and the real nbgrader runs (CI runs this)
@@ -12,11 +15,13 @@
 #   make lock    re-pin requirements.lock from the current environment (after changing dependencies)
 
 PYTHON ?= python3
+# The book's edition: reader (every reference function in full) or class (graded functions hidden).
+EDITION ?= reader
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install data release book test check bench bench-grading lock clean system-deps
+.PHONY: install data release book html test check bench bench-grading lock clean system-deps
 
 install: $(STAMP)
 
@@ -45,13 +50,32 @@ release: install
 # Strict, like CI: any warning or broken reference fails the build (-W -n; --keep-going lists them
 # all first), and a failing cell stops it, naming the notebook. Executed notebooks are cached in
 # _build/.jupyter_cache, so only changed chapters run again; `make clean` forces a cold build.
+book: install data release
+	$(MAKE) --no-print-directory html EDITION=$(EDITION)
+
+# The build alone, without the set-up steps (what `make book` runs after them; the tests run it too).
 # One BLAS thread for the chapters' kernels: steady build times on a shared 2-core machine (a
 # 2-thread OpenBLAS slows down ~6x when another process takes a core) and no slower when it is quiet.
-book: export OPENBLAS_NUM_THREADS = 1
-book: export OMP_NUM_THREADS = 1
-book: install data release
+# The class edition builds in _build/class (its own doctrees: its pages differ) and executes nothing
+# itself: its execution cache is a link to the reader's, _build/.jupyter_cache. Its HTML then moves
+# to _build/html-class. book/_ext/mnistlab_listing.py reads the edition from MNISTLAB_EDITION.
+html: export OPENBLAS_NUM_THREADS = 1
+html: export OMP_NUM_THREADS = 1
+html: export MNISTLAB_EDITION = $(EDITION)
+html:
+ifeq ($(EDITION),reader)
 	$(BIN)/jupyter-book build --all -W -n --keep-going .
 	@echo "The book is in _build/html/index.html (it reads offline)."
+else ifeq ($(EDITION),class)
+	mkdir -p _build/.jupyter_cache _build/class/_build
+	ln -sfn ../../.jupyter_cache _build/class/_build/.jupyter_cache
+	$(BIN)/jupyter-book build --all -W -n --keep-going --path-output _build/class .
+	rm -rf _build/html-class
+	mv _build/class/_build/html _build/html-class
+	@echo "The class edition is in _build/html-class/index.html (it reads offline)."
+else
+	$(error EDITION must be reader or class, not "$(EDITION)")
+endif
 
 test: install system-deps data release
 	$(BIN)/lint-imports

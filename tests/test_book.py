@@ -13,18 +13,34 @@
    ``$...$``/``\\(``/``\\[`` is left, that no error, traceback or stderr output is shown, and
    saves a full-page screenshot to ``_build/screenshots/<page>.png`` for a person to look at.
 
+4. The class edition (``make html EDITION=class``, after the reader build: it executes nothing, its
+   execution cache is the reader's) builds strictly into ``_build/html-class``, and the browser test
+   runs on its pages too (screenshots in ``_build/screenshots/class/``). In both editions no code
+   block, output or table is wider than the text column.
+5. The listings: every graded function's reference body (its tokens, without docstring, comments
+   or layout, so a reformatted copy counts) appears in the code blocks of the reader edition and in
+   none of the class edition, which shows every graded function's signature instead; outside the
+   graded listings the two editions' pages are the same HTML.
+
 The browser test never skips: without Playwright or Chromium it fails, saying how to install them
 (``make system-deps`` installs Debian's chromium; Playwright is in requirements.lock).
 """
 
 from __future__ import annotations
 
+import ast
+import importlib
+import inspect
+import io
 import os
+import pkgutil
 import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
+import tokenize
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -34,7 +50,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build"
 HTML = BUILD / "html"
+HTML_CLASS = BUILD / "html-class"
 SCREENSHOTS = BUILD / "screenshots"
+#: Where each edition's HTML is (``make book`` and ``make book EDITION=class``).
+EDITION_HTML = {"reader": HTML, "class": HTML_CLASS}
 # One BLAS thread for the chapters' kernels, as `make book` does: on a busy 2-core machine a
 # 2-thread OpenBLAS slows down ~6x under contention, and the build must stay under 10 minutes.
 BOOK_BUILD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
@@ -213,13 +232,58 @@ def test_unchanged_rebuild_uses_the_execution_cache(book_build):
     assert seconds < CACHED_REBUILD_LIMIT_S, f"cached rebuild took {seconds:.0f} s"
 
 
+@pytest.fixture(scope="session")
+def class_build(book_build):
+    """Build the class edition once per session (after the reader's); return (returncode, log, seconds)."""
+    returncode, _, _ = book_build
+    if returncode != 0:
+        pytest.fail("the reader edition did not build (see test_book_builds_strictly)", pytrace=False)
+    make = shutil.which("make")
+    if make is None:
+        pytest.fail("the class edition is built by `make html EDITION=class`: install make", pytrace=False)
+    bin_dir = Path(_jupyter_book()[0]).parent
+    cmd = [make, "--no-print-directory", "html", "EDITION=class", f"BIN={bin_dir}"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1", NO_COLOR="1")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=BUILD_TIMEOUT_S)
+    seconds = time.perf_counter() - start
+    log = _ANSI.sub("", proc.stdout)
+    (BUILD / "book-build-class.log").write_text(log)
+    return proc.returncode, log, seconds
+
+
+def test_class_edition_builds_strictly_from_the_readers_cache(class_build):
+    returncode, log, seconds = class_build
+    assert returncode == 0, (f"`make html EDITION=class` failed (exit {returncode}, {seconds:.0f} s); "
+                             f"blamed: {_failing_notebooks(log) or '-'}\nend of the log:\n{log[-3000:]}")
+    executed = sorted({os.path.relpath(m.group(1), ROOT) for m in
+                       re.finditer(r"^(/\S+?\.md): Executing notebook", log, re.MULTILINE)})
+    assert not executed, f"the class edition executed notebooks the reader build had cached: {executed}"
+    missing = [p for p in PAGES if not (HTML_CLASS / f"{p}.html").is_file()]
+    assert not missing, f"pages in _toc.yml without class-edition HTML: {missing}"
+
+
+@pytest.fixture(params=sorted(EDITION_HTML), ids=lambda e: e)
+def edition_html(request, book_build):
+    """(edition, its HTML folder), built."""
+    if request.param == "class":
+        returncode, _, _ = request.getfixturevalue("class_build")
+        if returncode != 0:
+            pytest.fail("the class edition did not build (see test_class_edition_builds_strictly...)",
+                        pytrace=False)
+    return request.param, EDITION_HTML[request.param]
+
+
 _REMOTE_REF = re.compile(
     r"<(script|link|img|iframe|source|video|audio)\b[^>]*?\b(src|href)\s*=\s*[\"']\s*(https?:)?//[^\"']*",
     re.IGNORECASE)
 _REMOTE_CSS = re.compile(r"url\(\s*[\"']?\s*(https?:)?//[^)\"']*|@import\s+[\"']?\s*(https?:)?//\S*", re.IGNORECASE)
 
 
-def test_built_html_names_no_network_resource(book_build):
+def test_built_html_names_no_network_resource(edition_html):
+    _, HTML = edition_html
     assert (HTML / "_static" / "mathjax" / "tex-chtml.js").is_file(), "MathJax is not served from _static"
     offenders = []
     for page in sorted(HTML.rglob("*.html")):
@@ -272,8 +336,16 @@ async () => {
   const overflowing = Array.from(document.querySelectorAll('article mjx-container[display="true"]'))
       .filter(m => m.scrollWidth > m.clientWidth + 2 || m.getBoundingClientRect().right > column + 2)
       .map(m => m.textContent.slice(0, 60));
+  // Code, outputs and tables: no sideways scroll, and nothing past the text column's right edge.
+  const wide = Array.from(document.querySelectorAll('article pre, article .cell_output, article table'))
+      .filter(e => e.offsetParent !== null)
+      .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > column + 1)
+      .map(e => `${e.tagName.toLowerCase()} ${e.scrollWidth}px in ${e.clientWidth}px: `
+                + e.textContent.trim().slice(0, 60));
+  const pageWide = document.documentElement.scrollWidth > document.documentElement.clientWidth + 1;
+  const nBlocks = document.querySelectorAll('article pre, article .cell_output, article table').length;
   return {broken, figures, downloads, nImages: imgs.length, nMath: math.length, untypeset, mjxErrors, text,
-          overflowing,
+          overflowing, wide, pageWide, nBlocks,
           errors, tracebacks, title: document.title,
           mathjax: !!(window.MathJax && window.MathJax.version)};
 }
@@ -288,10 +360,12 @@ _RAW_MATH = re.compile(r"\$\$|\$[^\s$][^$\n]{0,200}?\$|\\\(|\\\)|\\\[|\\\]|\\beg
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_page_reads_offline(book_build, browser, page):
+def test_page_reads_offline(edition_html, browser, page):
+    edition, HTML = edition_html
     html_file = HTML / f"{page}.html"
     assert html_file.is_file(), f"{html_file.relative_to(ROOT)} was not built (see test_book_builds_strictly)"
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shots = SCREENSHOTS if edition == "reader" else SCREENSHOTS / edition
+    shots.mkdir(parents=True, exist_ok=True)
 
     attempted: list[str] = []  # every request that would have needed the network
     context = browser.new_context(offline=True, viewport={"width": 1280, "height": 900},
@@ -324,7 +398,7 @@ def test_page_reads_offline(book_build, browser, page):
             page_obj.evaluate("() => MathJax.startup.promise")
         page_obj.evaluate("() => document.fonts ? document.fonts.ready.then(() => true) : true")
         result = page_obj.evaluate(_INSPECT_JS)
-        shot = SCREENSHOTS / f"{page.replace('/', '__')}.png"
+        shot = shots / f"{page.replace('/', '__')}.png"
         page_obj.screenshot(path=str(shot), full_page=True)
     finally:
         context.close()
@@ -352,6 +426,11 @@ def test_page_reads_offline(book_build, browser, page):
     if result["overflowing"]:
         problems.append(f"display formulas wider than the text column (break them into lines): "
                         f"{result['overflowing'][:5]}")
+    if result["wide"]:
+        problems.append(f"code, output or table wider than the text column (wrap the line, narrow the "
+                        f"table): {result['wide'][:5]}")
+    if result["pageWide"]:
+        problems.append("the page scrolls sideways")
     raw = [m.group(0) for m in _RAW_MATH.finditer(result["text"])]
     if raw:
         problems.append(f"raw TeX left in the text: {raw[:8]}")
@@ -362,3 +441,177 @@ def test_page_reads_offline(book_build, browser, page):
     if console_errors:
         problems.append(f"JavaScript errors: {console_errors[:5]}")
     assert not problems, f"{page} (screenshot: {shot.relative_to(ROOT)}):\n  " + "\n  ".join(problems)
+
+
+# --------------------------------------------------------------------------------------------
+# 3. The listings: what each edition shows of the graded functions
+# --------------------------------------------------------------------------------------------
+
+#: Graded items that are not functions: a5's training run must reach an accuracy bar.
+_NOT_FUNCTIONS = {"training_run"}
+_SKIPPED_TOKENS = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+                   tokenize.ENCODING, tokenize.ENDMARKER}
+_FALLBACK_TOKEN = re.compile(r"""[A-Za-z_]\w*|\d[\w.]*|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'|\*\*|//|==|!=|<=|>=|->|\S""")
+_CLOSERS = {")", "]", "}"}
+
+
+def _normalize_string(token: str) -> str:
+    """A string literal in one spelling (``'a'`` and ``"a"`` agree); f-strings as written."""
+    try:
+        return repr(ast.literal_eval(token))
+    except (ValueError, SyntaxError):
+        return token
+
+
+def _tokens(code: str) -> list[str]:
+    """Python tokens of ``code`` without comments and layout, strings in one spelling, and no
+    trailing commas (which a formatter adds or drops); text that is not Python is split by a regex.
+    """
+    code = textwrap.dedent(code)
+    try:
+        raw = [(t.type, t.string) for t in tokenize.generate_tokens(io.StringIO(code).readline)
+               if t.type not in _SKIPPED_TOKENS]
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        code = re.sub(r"#[^\n]*", "", code)
+        raw = [(tokenize.STRING if m.group(0)[0] in "\"'" else tokenize.OP, m.group(0))
+               for m in _FALLBACK_TOKEN.finditer(code)]
+    out = [_normalize_string(text) if kind == tokenize.STRING else text for kind, text in raw]
+    return [t for i, t in enumerate(out) if not (t == "," and i + 1 < len(out) and out[i + 1] in _CLOSERS)]
+
+
+def _teaching_modules() -> list:
+    import mnistlab
+
+    names = [m.name for m in pkgutil.iter_modules(mnistlab.__path__) if not m.name.startswith("_")
+             and not m.ispkg and m.name not in ("cli", "__main__", "grading", "bench")]
+    return [importlib.import_module(f"mnistlab.{name}") for name in names]
+
+
+def _graded_objects() -> dict[str, object]:
+    """``"a2_relu_softmax.relu"`` -> the reference function, found in the teaching library."""
+    from mnistlab.checks import GRADED
+
+    found, not_found = {}, set()
+    for assignment, names in GRADED.items():
+        for name in names:
+            hits = []
+            for module in _teaching_modules():
+                obj = module
+                for part in name.split("."):
+                    obj = getattr(obj, part, None)
+                if callable(obj) and getattr(obj, "__module__", None) == module.__name__:
+                    hits.append(obj)
+            if hits:
+                found[f"{assignment}.{name}"] = hits[0]
+            else:
+                not_found.add(name)
+    assert not_found == _NOT_FUNCTIONS, f"graded names that are no function of the library: {not_found}"
+    return found
+
+
+def _split_source(fn) -> tuple[str, str, ast.FunctionDef]:
+    """(signature, body without docstring, node) of a function, from its file."""
+    lines, _ = inspect.getsourcelines(fn)
+    source = textwrap.dedent("".join(lines))
+    node = ast.parse(source).body[0]
+    body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+    src_lines = source.splitlines()
+    signature = "\n".join(src_lines[node.lineno - 1:node.body[0].lineno - 1])
+    body_src = "\n".join(src_lines[body[0].lineno - 1:node.end_lineno])
+    return signature, body_src, node
+
+
+def _private_helpers(fn) -> dict[str, object]:
+    """The module's private functions that ``fn`` calls, directly or through one another."""
+    module = sys.modules[fn.__module__]
+    helpers, todo = {}, [fn]
+    while todo:
+        _, body, _ = _split_source(todo.pop())
+        for node in ast.walk(ast.parse(textwrap.dedent(body))):
+            if isinstance(node, ast.Name) and node.id.startswith("_") and node.id not in helpers:
+                obj = getattr(module, node.id, None)
+                if inspect.isfunction(obj) and obj.__module__ == module.__name__:
+                    helpers[node.id] = obj
+                    todo.append(obj)
+    return helpers
+
+
+def _code_tokens(html_dir: Path) -> dict[str, str]:
+    """Every page's code blocks, as one token string per page (blocks kept apart by a separator)."""
+    from bs4 import BeautifulSoup
+
+    pages = {}
+    for page in PAGES:
+        soup = BeautifulSoup((html_dir / f"{page}.html").read_text(encoding="utf-8"), "html.parser")
+        article = soup.find("article") or soup
+        blocks = [pre.get_text() for pre in article.find_all("pre")]
+        pages[page] = "\x00" + "\x00\x01\x00".join("\x00".join(_tokens(b)) for b in blocks) + "\x00"
+    return pages
+
+
+def _where(tokens: list[str], pages: dict[str, str]) -> list[str]:
+    needle = "\x00" + "\x00".join(tokens) + "\x00"
+    return [page for page, text in pages.items() if needle in text]
+
+
+def test_token_comparison_catches_a_reformatted_copy():
+    """The comparison the edition tests rely on: layout, comments, quotes and trailing commas do not hide a copy."""
+    body = 'x = np.asarray(x)\n# keep the dtype\nreturn np.maximum(x, 0)\n'
+    copy = 'x = np.asarray(\n    x,\n)  # as array\nreturn np.maximum(x,\n                  0)'
+    pages = {"p": "\x00" + "\x00".join(_tokens(copy)) + "\x00"}
+    assert _where(_tokens(body), pages) == ["p"]
+    assert _tokens("s = 'a'") == _tokens('s = "a"')
+    assert _where(_tokens("return np.minimum(x, 0)"), pages) == []
+
+
+def test_reader_edition_shows_every_graded_body(book_build):
+    pages = _code_tokens(HTML)
+    absent = [name for name, fn in _graded_objects().items() if not _where(_tokens(_split_source(fn)[1]), pages)]
+    assert not absent, f"graded functions whose reference body the reader edition does not show: {absent}"
+
+
+def test_class_edition_shows_no_graded_body_and_every_signature(class_build):
+    returncode, _, _ = class_build
+    assert returncode == 0, "the class edition did not build (see test_class_edition_builds_strictly...)"
+    pages = _code_tokens(HTML_CLASS)
+    shown, no_signature = [], []
+    for name, fn in _graded_objects().items():
+        signature, body, _ = _split_source(fn)
+        for what, obj in [(name, fn)] + [(f"{name} (its helper {h})", o) for h, o in _private_helpers(fn).items()]:
+            hits = _where(_tokens(_split_source(obj)[1]), pages)
+            if hits:
+                shown.append(f"{what}: in {hits}")
+        if not _where(_tokens(signature), pages):
+            no_signature.append(name)
+    assert not shown, "the class edition shows the body of graded functions:\n  " + "\n  ".join(shown)
+    assert not no_signature, f"graded functions whose signature the class edition does not show: {no_signature}"
+    boxes = sum((HTML_CLASS / f"{p}.html").read_text(encoding="utf-8").count("You write this in assignment")
+                for p in PAGES)
+    assert boxes >= len(_graded_objects()), f"{boxes} 'You write this' boxes for {len(_graded_objects())} graded functions"
+
+
+def test_class_edition_differs_only_in_the_graded_listings(class_build):
+    """Prose, math, outputs, figures and the listings of ungraded functions: the same HTML in both editions."""
+    from bs4 import BeautifulSoup
+
+    returncode, _, _ = class_build
+    assert returncode == 0, "the class edition did not build (see test_class_edition_builds_strictly...)"
+    differ, hidden = [], 0
+    for page in PAGES:
+        reader, klass = (BeautifulSoup((d / f"{page}.html").read_text(encoding="utf-8"), "html.parser").find("article")
+                         for d in (HTML, HTML_CLASS))
+        r_listings, c_listings = reader.select(".mnistlab-listing"), klass.select(".mnistlab-listing")
+        if len(r_listings) != len(c_listings):
+            differ.append(f"{page}: {len(r_listings)} listings in the reader edition, {len(c_listings)} in the class one")
+            continue
+        for r, c in zip(r_listings, c_listings):
+            if "mnistlab-exercise" in c.get("class", []):
+                hidden += 1
+            elif str(r) != str(c):
+                differ.append(f"{page}: the listing of an ungraded function differs: {r.get_text()[:60]!r}")
+        for listing in r_listings + c_listings:
+            listing.decompose()
+        if str(reader) != str(klass):
+            differ.append(f"{page}: the page outside the listings differs")
+    assert not differ, "the editions differ where they must not:\n  " + "\n  ".join(differ)
+    assert hidden >= len(_graded_objects()), f"only {hidden} listings are hidden in the class edition"
