@@ -128,10 +128,8 @@ def cmd_grade(args) -> int:
 @needs_extra("course")
 def cmd_export_grades(args) -> int:
     from mnistlab.grader.lms import RosterError, export_grades
-    dest = args.to or (f"grades/{args.lms}" if args.lms == "gradescope" else f"grades/{args.lms}.csv")
     try:
-        report = export_grades(args.course, args.lms, args.roster, dest if Path(dest).is_absolute()
-                               else _course_path(args.course) / dest, assignments=args.assignment or None,
+        report = export_grades(args.course, args.lms, args.roster, args.to, assignments=args.assignment or None,
                                match=args.match)
     except (RosterError, FileNotFoundError, ValueError) as exc:
         print(f"mnistlab export-grades: error: {exc}", file=sys.stderr)
@@ -159,10 +157,9 @@ def cmd_similarity(args) -> int:
     return 0
 
 
-def _course_path(course) -> Path:
-    from mnistlab.grader.course import find_course
-
-    return find_course(course)
+def _add_course_argument(parser) -> None:
+    parser.add_argument("--course", default=None,
+                        help="the course folder with nbgrader_config.py (default: . or ./assignments)")
 
 
 def add_commands(subparsers) -> None:
@@ -188,8 +185,7 @@ def add_commands(subparsers) -> None:
                     "grades/ASSIGNMENT.csv.",
     )
     grade.add_argument("assignment", choices=list(GRADED), help="the assignment")
-    grade.add_argument("--course", default=None,
-                       help="the course folder with nbgrader_config.py (default: . or ./assignments)")
+    _add_course_argument(grade)
     grade.add_argument("--zip", action="append", metavar="FILE",
                        help="an LMS download of submissions (repeatable), collected with nbgrader zip_collect")
     grade.add_argument("--student", action="append", metavar="ID", help="grade only this student (repeatable)")
@@ -222,8 +218,7 @@ def add_commands(subparsers) -> None:
                     "Flags only: no points change. `mnistlab grade` does the same after grading.",
     )
     similarity.add_argument("assignment", choices=list(GRADED), help="the assignment")
-    similarity.add_argument("--course", default=None,
-                            help="the course folder with nbgrader_config.py (default: . or ./assignments)")
+    _add_course_argument(similarity)
     similarity.add_argument("--student", action="append", metavar="ID", help="only this student (repeatable)")
     similarity.add_argument("--to", default=None,
                             help="the HTML report to write (default: <course>/grades/ASSIGNMENT-similarity.html)")
@@ -245,8 +240,7 @@ def add_commands(subparsers) -> None:
     export.add_argument("--match", default=None, metavar="COLUMN",
                         help="the roster column that holds the nbgrader student ids (default: Canvas 'SIS Login ID', "
                              "Moodle 'ID number', Gradescope 'SID')")
-    export.add_argument("--course", default=None,
-                        help="the course folder with nbgrader_config.py (default: . or ./assignments)")
+    _add_course_argument(export)
     export.add_argument("--to", default=None,
                         help="the CSV to write (default: <course>/grades/<lms>.csv; Gradescope: a folder "
                              "<course>/grades/gradescope/ with one <assignment>.csv each)")

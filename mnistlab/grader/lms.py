@@ -111,8 +111,10 @@ def read_roster(path, lms: str, match: str | None = None) -> dict[str, dict]:
 
 
 def _points(value) -> str:
-    value = float(value or 0)
-    return f"{value:g}"
+    """Points as every grades file writes them (:func:`mnistlab.grader.grades.format_points`); missing is 0."""
+    from mnistlab.grader.grades import format_points
+
+    return format_points(float(value or 0))
 
 
 def _problem(result: dict | None) -> str | None:
@@ -196,10 +198,12 @@ def _write(path: Path, lines) -> Path:
     return path
 
 
-def export_grades(course, lms: str, roster_path, dest, *, assignments=None, match=None) -> Export:
+def export_grades(course, lms: str, roster_path, dest=None, *, assignments=None, match=None) -> Export:
     """Read the course's gradebook and ``mnistlab grade``'s records, and write ``lms``'s import file(s).
 
-    ``assignments``: the assignments to export (default: every assignment in the gradebook).
+    ``dest``: the file to write (Gradescope: a folder, one CSV per assignment); default
+    ``<course>/grades/<lms>.csv`` (``<course>/grades/gradescope/``). ``assignments``: the assignments to
+    export (default: every assignment in the gradebook).
     """
     from mnistlab.checks import GRADED
     from mnistlab.grader.course import course_api, find_course, load_course_config
@@ -207,6 +211,8 @@ def export_grades(course, lms: str, roster_path, dest, *, assignments=None, matc
     from mnistlab.grader.pool import recorded_result
 
     course = find_course(course)
+    if dest is None:
+        dest = course / "grades" / (lms if not FORMATS[lms].several_assignments else f"{lms}.csv")
     roster = read_roster(roster_path, lms, match)
     config, _ = load_course_config(course)
     api = course_api(config)
