@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from assignment_bugs.harness import ASSIGNMENTS as COURSE
-from mnistlab.checks import ASSIGNMENT_MODULES, GRADED, grade_id
+from mnistlab.checks import ASSIGNMENT_MODULES, GRADED, REFERENCE_MODULES, grade_id
 
 SOURCES = sorted(p.parent.name for p in (COURSE / "source").glob("*/*.ipynb"))
 
@@ -35,6 +35,23 @@ def test_every_assignment_has_a_source_and_every_source_its_checks():
     for assignment, module in ASSIGNMENT_MODULES.items():
         for function in GRADED[assignment]:
             assert callable(getattr(module, _check_name(function))), (assignment, function)
+
+
+def test_every_graded_function_has_its_reference_in_the_chapter_maps_modules():
+    import importlib
+
+    for assignment, functions in GRADED.items():
+        modules = [importlib.import_module(m) for m in REFERENCE_MODULES[assignment]]
+        for function in functions:
+            if function == "training_run":  # a run of the student's sgd_momentum, not a function
+                continue
+            found = []
+            for module in modules:
+                obj = module
+                for part in function.split("."):
+                    obj = getattr(obj, part, None)
+                found.append(callable(obj))
+            assert any(found), f"{assignment}: {function} is in none of {REFERENCE_MODULES[assignment]}"
 
 
 @pytest.mark.parametrize("assignment", SOURCES)

@@ -18,7 +18,7 @@ or ``class``; ``make book EDITION=class`` sets it):
   public mnistlab functions and classes its reference body (or a helper's) refers to.
 
 The graded functions are :data:`mnistlab.checks.GRADED`, found in the modules of the chapter map
-(:data:`CHAPTER_MODULES`). A graded method that its class inherits (``TwoLayerNet.loss``) is the
+(:data:`mnistlab.checks.REFERENCE_MODULES`). A graded method that its class inherits (``TwoLayerNet.loss``) is the
 base class's method (``MLP.loss``). A graded name that is not a function of those modules fails
 the build, unless it is listed in :data:`NOT_FUNCTIONS`.
 """
@@ -43,15 +43,6 @@ EDITIONS = ("reader", "class")
 
 #: The repository root (this file is ``book/_ext/mnistlab_listing.py``).
 ROOT = Path(__file__).resolve().parents[2]
-
-#: The chapter map: the modules that define each assignment's graded functions.
-CHAPTER_MODULES: dict[str, tuple[str, ...]] = {
-    "a1_data": ("mnistlab.data",),
-    "a2_relu_softmax": ("mnistlab.functional",),
-    "a3_numerical_gradients": ("mnistlab.gradcheck",),
-    "a4_backprop": ("mnistlab.layers", "mnistlab.model"),
-    "a5_sgd_momentum": ("mnistlab.optim",),
-}
 
 #: Graded items that are not functions (a5's training run must reach an accuracy bar).
 NOT_FUNCTIONS = frozenset({"training_run"})
@@ -231,13 +222,11 @@ def graded_functions() -> dict[tuple[str, str], Graded]:
     The graded functions of :data:`mnistlab.checks.GRADED` and the private helpers each calls
     (directly or through another helper) in its module.
     """
-    from mnistlab.checks import GRADED
+    from mnistlab.checks import GRADED, REFERENCE_MODULES
 
     hidden: dict[tuple[str, str], Graded] = {}
     for assignment, names in GRADED.items():
-        modules = CHAPTER_MODULES.get(assignment)
-        if modules is None:
-            raise ExtensionError(f"listing: assignment {assignment!r} is not in the chapter map (CHAPTER_MODULES)")
+        modules = REFERENCE_MODULES[assignment]
         for name in names:
             if name in NOT_FUNCTIONS:
                 continue

@@ -36,7 +36,7 @@ change what the checks compare with.
 
 Adding an assignment ``a6_name``: its source notebook under
 ``assignments/source/a6_name/``, a module ``mnistlab/checks/a6_name.py`` with
-``GRADED`` and its ``check_<function>`` functions, and its row in the chapter
+``GRADED``, ``REFERENCE_MODULES`` and its ``check_<function>`` functions, and its row in the chapter
 map (``README.md``). This package finds the module by its name.
 """
 
@@ -66,6 +66,12 @@ ASSIGNMENT_MODULES = _assignment_modules()
 #: of the design). Each has one autograder cell, ``grade_id(function)``.
 GRADED: dict[str, tuple[str, ...]] = {name: tuple(module.GRADED) for name, module in ASSIGNMENT_MODULES.items()}
 
+#: The chapter map's other half: the teaching-library modules that define each assignment's references
+#: (the book's listings and the grader's similarity report look the graded functions up there).
+REFERENCE_MODULES: dict[str, tuple[str, ...]] = {
+    name: tuple(module.REFERENCE_MODULES) for name, module in ASSIGNMENT_MODULES.items()
+}
+
 
 def grade_id(function: str) -> str:
     """The nbgrader ``grade_id`` of the autograder cell that checks ``function``."""
@@ -85,4 +91,4 @@ def _public_checks() -> dict:
 _CHECKS = _public_checks()
 globals().update(_CHECKS)
 
-__all__ = ["GradingFailure", "IDXFormatError", "GRADED", "ASSIGNMENT_MODULES", "grade_id", *sorted(_CHECKS)]
+__all__ = ["GradingFailure", "IDXFormatError", "GRADED", "REFERENCE_MODULES", "ASSIGNMENT_MODULES", "grade_id", *sorted(_CHECKS)]

@@ -21,6 +21,8 @@ from mnistlab.checks.runner import Check, seeded_rng
 
 #: The graded functions of this assignment, in notebook order: one autograder cell each.
 GRADED = ('read_idx', 'one_hot', 'normalize', 'iterate_minibatches')
+#: The teaching-library modules that define the reference of each graded function (the chapter map).
+REFERENCE_MODULES = ("mnistlab.data",)
 
 _IDX_CODE_HINT = ("byte 2 of the header is the data-type code: 0x08 uint8, 0x09 int8, 0x0B int16, "
                   "0x0C int32, 0x0D float32, 0x0E float64, all big-endian ('>i2', '>f4', ...)")

@@ -15,6 +15,8 @@ from mnistlab.checks.runner import Check, seeded_rng
 
 #: The graded functions of this assignment, in notebook order: one autograder cell each.
 GRADED = ('relu', 'sigmoid', 'softmax', 'log_softmax', 'cross_entropy')
+#: The teaching-library modules that define the reference of each graded function (the chapter map).
+REFERENCE_MODULES = ("mnistlab.functional",)
 
 
 def check_relu(relu: Callable, hidden: bool = False) -> None:

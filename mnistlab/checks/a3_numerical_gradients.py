@@ -14,6 +14,8 @@ from mnistlab.checks.runner import Check, seeded_rng
 
 #: The graded functions of this assignment, in notebook order: one autograder cell each.
 GRADED = ('numerical_gradient', 'rel_error')
+#: The teaching-library modules that define the reference of each graded function (the chapter map).
+REFERENCE_MODULES = ("mnistlab.gradcheck",)
 
 
 def _expect_gradient(c: Check, got, x, analytic, *, closure: bool = False):

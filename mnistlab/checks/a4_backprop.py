@@ -14,6 +14,8 @@ from mnistlab.checks.runner import Check, same_value, seeded_rng
 
 #: The graded functions of this assignment, in notebook order: one autograder cell each.
 GRADED = ('affine_forward', 'affine_backward', 'relu_forward', 'relu_backward', 'softmax_cross_entropy', 'TwoLayerNet.loss')
+#: The teaching-library modules that define the reference of each graded function (the chapter map).
+REFERENCE_MODULES = ("mnistlab.layers", "mnistlab.model")
 
 
 def _affine_data(gen, n, d_shape, h):

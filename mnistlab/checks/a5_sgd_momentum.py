@@ -17,6 +17,8 @@ from mnistlab.checks.runner import Check, seeded_rng
 
 #: The graded functions of this assignment, in notebook order: one autograder cell each.
 GRADED = ('sgd', 'sgd_momentum', 'training_run')
+#: The teaching-library modules that define the reference of each graded function (the chapter map).
+REFERENCE_MODULES = ("mnistlab.optim",)
 
 #: The bounded training run of ``a5_sgd_momentum``: a 784-100-10 ``TwoLayerNet``
 #: in float32, trained with the student's ``sgd_momentum`` for ``epochs`` passes

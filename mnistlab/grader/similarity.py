@@ -52,15 +52,6 @@ MIN_SHARED = 0.8
 REFERENCE = "reference"
 
 #: Where each assignment's reference functions are defined (the teaching library, chapter map).
-REFERENCE_MODULES = {
-    "a1_data": ("mnistlab.data",),
-    "a2_relu_softmax": ("mnistlab.functional",),
-    "a3_numerical_gradients": ("mnistlab.gradcheck",),
-    "a4_backprop": ("mnistlab.layers", "mnistlab.model"),
-    "a5_sgd_momentum": ("mnistlab.optim",),
-}
-
-
 @dataclass
 class Code:
     """One version of one function, normalized for fingerprinting.
@@ -331,11 +322,11 @@ def find_similar(assignment: str, submissions: dict, starter: dict | None = None
 
 def reference_sources(assignment: str) -> dict:
     """function -> the source of the published reference implementation (the teaching library's)."""
-    from mnistlab.checks import GRADED
+    from mnistlab.checks import GRADED, REFERENCE_MODULES
 
     found = {}
     for function in GRADED[assignment]:
-        for module in REFERENCE_MODULES.get(assignment, ()):
+        for module in REFERENCE_MODULES[assignment]:
             obj = importlib.import_module(module)
             for part in function.split("."):
                 obj = getattr(obj, part, None)
@@ -368,11 +359,13 @@ def _solution_cells(path: Path) -> dict:
 
 
 def _submitted_notebook(folder: Path, assignment: str) -> Path | None:
-    exact = folder / f"{assignment}.ipynb"
-    if exact.is_file():
-        return exact
-    found = sorted(folder.glob("*.ipynb"))
-    return found[0] if len(found) == 1 else None
+    """The notebook grading takes from a submission folder (:func:`mnistlab.grader.preflight.find_notebook`)."""
+    from mnistlab.grader.preflight import Rejection, find_notebook
+
+    try:
+        return find_notebook(folder, assignment)[0]
+    except Rejection:
+        return None
 
 
 def similarity_report(course, assignment: str, *, students=None, min_tokens: int = MIN_TOKENS,
