@@ -8,11 +8,11 @@ The end-to-end run on a real graded class (flags and rejections from ``mnistlab 
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 
 from mnistlab.grader.lms import FORMATS, RosterError, export, read_roster
-from pathlib import Path
 
 DATA = Path(__file__).resolve().parent / "data" / "lms"
 ASSIGNMENTS = ["a1_data", "a2_relu_softmax"]
