@@ -1,7 +1,11 @@
 # mnistlab: every set-up step lives here, so a fresh machine needs only `make book` or `make test`.
 #
 #   make book    build the whole book (installs the locked environment, fetches MNIST, releases the
-#                student notebooks the book links to, executes every chapter) into _build/html
+#                student notebooks the book links to, executes every chapter) into _build/html, and
+#                its Simplified Chinese edition from the same execution into _build/html/zh_CN
+#   make translations
+#                after changing English prose: update the Chinese catalogs (book/locale/zh_CN), whose
+#                new and fuzzy entries tests/test_translations.py then names
 #   make book EDITION=class
 #                the class edition into _build/html-class: each graded function shows its signature
 #                and docstring, not its body (book/_ext/mnistlab_listing.py); shares the execution cache
@@ -21,7 +25,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install data release book html test check bench bench-grading lock clean system-deps
+.PHONY: install data release book html translations test check bench bench-grading lock clean system-deps
 
 install: $(STAMP)
 
@@ -36,10 +40,14 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $@
 
 # Debian's headless Chromium for the browser test of the rendered book (root on CI and here).
+# chromium: the browser tests of the rendered book; fonts-noto-cjk: the Chinese edition's glyphs in it
+# (without them every character is a box); gettext: msgfmt, which checks the translation catalogs.
+SYSTEM_PACKAGES := chromium fonts-noto-cjk gettext
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the browser test"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian's" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 data: install
 	$(BIN)/mnistlab data fetch --no-progress
@@ -53,6 +61,12 @@ release: install
 book: install data release
 	$(MAKE) --no-print-directory html EDITION=$(EDITION)
 
+# The Chinese edition reads its text from gettext catalogs (book/locale/zh_CN/LC_MESSAGES/book/*.po).
+# After changing English prose: extract and update the catalogs, translate the new or fuzzy entries
+# (tests/test_translations.py names them), and build.
+translations: install
+	$(BIN)/python book/i18n.py update zh_CN
+
 # The build alone, without the set-up steps (what `make book` runs after them; the tests run it too).
 # One BLAS thread for the chapters' kernels: steady build times on a shared 2-core machine (a
 # 2-thread OpenBLAS slows down ~6x when another process takes a core) and no slower when it is quiet.
@@ -65,7 +79,8 @@ html: export MNISTLAB_EDITION = $(EDITION)
 html:
 ifeq ($(EDITION),reader)
 	$(BIN)/jupyter-book build --all -W -n --keep-going .
-	@echo "The book is in _build/html/index.html (it reads offline)."
+	$(BIN)/python book/i18n.py build zh_CN
+	@echo "The book is in _build/html/index.html, its Chinese edition in _build/html/zh_CN/ (both read offline)."
 else ifeq ($(EDITION),class)
 	mkdir -p _build/.jupyter_cache _build/class/_build
 	ln -sfn ../../.jupyter_cache _build/class/_build/.jupyter_cache

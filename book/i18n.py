@@ -61,6 +61,28 @@ def toc_pages() -> list[str]:
     return [re.sub(r"\.(md|ipynb)$", "", p) for p in pages]
 
 
+def glossary() -> list[tuple[str, str, str]]:
+    """The rows of book/glossary.md: (English term, Chinese term, docname of the page that introduces it)."""
+    rows = []
+    for line in (ROOT / "book" / "glossary.md").read_text(encoding="utf-8").splitlines():
+        m = re.fullmatch(r"\|\s*([^|]+?)\s*\|\s*([^|]+?)\s*\|\s*\{doc\}`([^`]+)`\s*\|", line.strip())
+        if m:
+            rows.append((m.group(1), m.group(2), m.group(3)))
+    return rows
+
+
+def write_search_dictionary(dest: Path) -> Path:
+    """Write the glossary's Chinese terms as a jieba user dictionary, for the Chinese search index.
+
+    Sphinx splits Chinese text into words with jieba; without the terms it cuts 反向传播 into 反向 and
+    传播, and a search for the term (the browser does not split queries) finds nothing. With them, each
+    term is indexed whole as well as in parts.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text("".join(f"{chinese} 10 n\n" for _, chinese, _ in glossary()), encoding="utf-8")
+    return dest
+
+
 def _deep_update(base: dict, overrides: dict) -> dict:
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
@@ -97,6 +119,9 @@ def derived_config(language: str | None, dest: Path, *, execute: bool = True) ->
                                     "line and footer are read from it")
         _deep_update(config, yaml.safe_load(overrides.read_text(encoding="utf-8")) or {})
         sphinx_config["language"] = language
+        if language.startswith("zh"):
+            search_terms = write_search_dictionary(dest.parent / "search-terms.txt")
+            sphinx_config["html_search_options"] = {"dict": str(search_terms)}
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return dest
@@ -113,16 +138,29 @@ def build_command(language: str, out: Path, config: Path) -> list[str]:
             "--path-output", str(out), str(ROOT)]
 
 
-def build(language: str, *, log=print) -> subprocess.CompletedProcess:
+def build(language: str, *, env: dict | None = None, timeout: float | None = None,
+          log=print) -> subprocess.CompletedProcess:
     """Build one language edition strictly and copy it into ``_build/html/<language>/``.
 
-    Returns the finished build process (stdout and stderr together in ``stdout``); the edition is copied
-    only when the build succeeded.
+    Parameters
+    ----------
+    language : str
+        ``"zh_CN"``.
+    env : dict, optional
+        The build's environment (default: this process's).
+    timeout : float, optional
+        Seconds before the build is stopped (``subprocess.TimeoutExpired``).
+
+    Returns
+    -------
+    subprocess.CompletedProcess
+        The finished build (stdout and stderr together in ``stdout``). The edition is copied only when
+        the build succeeded.
     """
     out = BUILD / language
     config = derived_config(language, out / "_config.yml")
-    proc = subprocess.run(build_command(language, out, config), cwd=ROOT, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(build_command(language, out, config), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
     if proc.returncode == 0:
         target = BUILD / "html" / language
         shutil.rmtree(target, ignore_errors=True)

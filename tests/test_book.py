@@ -52,8 +52,10 @@ BUILD = ROOT / "_build"
 HTML = BUILD / "html"
 HTML_CLASS = BUILD / "html-class"
 SCREENSHOTS = BUILD / "screenshots"
-#: Where each edition's HTML is (``make book`` and ``make book EDITION=class``).
-EDITION_HTML = {"reader": HTML, "class": HTML_CLASS}
+HTML_ZH = HTML / "zh_CN"
+#: Where each edition's HTML is (``make book``, which builds the Chinese one too, and
+#: ``make book EDITION=class``).
+EDITION_HTML = {"reader": HTML, "class": HTML_CLASS, "zh_CN": HTML_ZH}
 # One BLAS thread for the chapters' kernels, as `make book` does: on a busy 2-core machine a
 # 2-thread OpenBLAS slows down ~6x under contention, and the build must stay under 10 minutes.
 BOOK_BUILD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
@@ -265,14 +267,52 @@ def test_class_edition_builds_strictly_from_the_readers_cache(class_build):
     assert not missing, f"pages in _toc.yml without class-edition HTML: {missing}"
 
 
+@pytest.fixture(scope="session")
+def zh_build(book_build):
+    """Build the Chinese edition once per session (after the English); return (returncode, log, seconds).
+
+    The same command as ``make book`` (book/i18n.py): a strict build from the English execution cache,
+    copied into _build/html/zh_CN.
+    """
+    returncode, _, _ = book_build
+    if returncode != 0:
+        pytest.fail("the English edition did not build (see test_book_builds_strictly)", pytrace=False)
+    sys.path.insert(0, str(ROOT / "book"))
+    import i18n
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1", NO_COLOR="1", **BOOK_BUILD_ENV)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    start = time.perf_counter()
+    proc = i18n.build("zh_CN", env=env, timeout=BUILD_TIMEOUT_S, log=lambda *_: None)
+    seconds = time.perf_counter() - start
+    log = _ANSI.sub("", proc.stdout)
+    (BUILD / "book-build-zh_CN.log").write_text(log)
+    print(f"\nthe Chinese edition built in {seconds:.1f} s (English: {book_build[2]:.1f} s)")
+    return proc.returncode, log, seconds
+
+
+def test_chinese_edition_builds_strictly_from_the_english_cache(zh_build):
+    returncode, log, seconds = zh_build
+    assert returncode == 0, (f"the Chinese edition's strict build failed (exit {returncode}, {seconds:.0f} s); "
+                             f"blamed: {_failing_notebooks(log) or '-'}\n(full log: _build/book-build-zh_CN.log)\n"
+                             f"end of the log:\n{log[-3000:]}")
+    executed = sorted({os.path.relpath(m.group(1), ROOT) for m in
+                       re.finditer(r"^(/\S+?\.md): Executing notebook", log, re.MULTILINE)})
+    assert not executed, f"the Chinese edition executed notebooks the English build had cached: {executed}"
+    missing = [p for p in PAGES if not (HTML_ZH / f"{p}.html").is_file()]
+    assert not missing, f"pages in _toc.yml without a Chinese page: {missing}"
+
+
 @pytest.fixture(params=sorted(EDITION_HTML), ids=lambda e: e)
 def edition_html(request, book_build):
     """(edition, its HTML folder), built."""
-    if request.param == "class":
-        returncode, _, _ = request.getfixturevalue("class_build")
+    builds = {"class": ("class_build", "test_class_edition_builds_strictly..."),
+              "zh_CN": ("zh_build", "test_chinese_edition_builds_strictly...")}
+    if request.param in builds:
+        fixture, test = builds[request.param]
+        returncode, _, _ = request.getfixturevalue(fixture)
         if returncode != 0:
-            pytest.fail("the class edition did not build (see test_class_edition_builds_strictly...)",
-                        pytrace=False)
+            pytest.fail(f"the {request.param} edition did not build (see {test})", pytrace=False)
     return request.param, EDITION_HTML[request.param]
 
 
@@ -365,6 +405,7 @@ def test_page_reads_offline(edition_html, browser, page):
     html_file = HTML / f"{page}.html"
     assert html_file.is_file(), f"{html_file.relative_to(ROOT)} was not built (see test_book_builds_strictly)"
     shots = SCREENSHOTS if edition == "reader" else SCREENSHOTS / edition
+    chinese = edition == "zh_CN"
     shots.mkdir(parents=True, exist_ok=True)
 
     attempted: list[str] = []  # every request that would have needed the network
@@ -398,6 +439,9 @@ def test_page_reads_offline(edition_html, browser, page):
             page_obj.evaluate("() => MathJax.startup.promise")
         page_obj.evaluate("() => document.fonts ? document.fonts.ready.then(() => true) : true")
         result = page_obj.evaluate(_INSPECT_JS)
+        if chinese:
+            result.update(page_obj.evaluate(_CHINESE_JS))
+            result["cjkFonts"] = _fonts_of(page_obj, "[data-mnistlab-cjk]")
         shot = shots / f"{page.replace('/', '__')}.png"
         page_obj.screenshot(path=str(shot), full_page=True)
     finally:
@@ -440,7 +484,120 @@ def test_page_reads_offline(edition_html, browser, page):
         problems.append(f"tracebacks shown in outputs: {result['tracebacks'][:3]}")
     if console_errors:
         problems.append(f"JavaScript errors: {console_errors[:5]}")
+    if chinese:
+        problems += _chinese_problems(result)
     assert not problems, f"{page} (screenshot: {shot.relative_to(ROOT)}):\n  " + "\n  ".join(problems)
+
+
+# In a page of the Chinese edition: the prose blocks left in English (no CJK character, four or more
+# Latin words once code, math, numbers and outputs are taken out; proper names alone stay under
+# that), and one element of Chinese prose, marked for the font check.
+_CHINESE_JS = r"""
+() => {
+  const article = document.querySelector('article') || document.body;
+  const blocks = Array.from(article.querySelectorAll('p, li, h1, h2, h3, h4, td, th, figcaption, dt, dd, summary'))
+      .filter(e => !e.closest('pre, .cell_output, .highlight, .math, mjx-container'))
+      .filter(e => !e.querySelector('p, li'));
+  const cjk = /[\u4e00-\u9fff]/;
+  const english = [];
+  let marked = false;
+  for (const e of blocks) {
+    const clone = e.cloneNode(true);
+    clone.querySelectorAll('code, pre, .math, mjx-container, script, style').forEach(c => c.remove());
+    const text = clone.textContent.replace(/\s+/g, ' ').trim();
+    if (cjk.test(text)) {
+      if (!marked && e.tagName === 'P') { e.setAttribute('data-mnistlab-cjk', ''); marked = true; }
+      continue;
+    }
+    const words = text.match(/[A-Za-z][A-Za-z'-]*/g) || [];
+    if (words.length >= 4) english.push(text.slice(0, 100));
+  }
+  const lang = document.documentElement.getAttribute('lang');
+  const sw = document.querySelector('a.mnistlab-language-switch');
+  return {english, lang, switchHref: sw ? sw.href : null};
+}
+"""
+
+#: Font families that have the glyphs of Simplified Chinese (Debian's fonts-noto-cjk).
+_CJK_FAMILIES = re.compile(r"CJK|Noto Sans SC|Noto Serif SC|WenQuanYi|Source Han", re.IGNORECASE)
+
+
+def _fonts_of(page_obj, selector: str) -> list[str]:
+    """The fonts Chromium actually drew an element's text with (DevTools' CSS.getPlatformFontsForNode)."""
+    cdp = page_obj.context.new_cdp_session(page_obj)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+    if not node:
+        return []
+    fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    return [f"{f['familyName']} ({f['glyphCount']} glyphs)" for f in fonts]
+
+
+def _chinese_problems(result: dict) -> list[str]:
+    problems = []
+    if result["lang"] != "zh-CN":
+        problems.append(f"<html lang> is {result['lang']!r}, not 'zh-CN'")
+    if result["english"]:
+        problems.append(f"prose left in English (translate it in book/locale/zh_CN): {result['english'][:5]}")
+    if not result["cjkFonts"]:
+        problems.append("no paragraph of Chinese prose on the page")
+    elif not any(_CJK_FAMILIES.search(f) for f in result["cjkFonts"]):
+        problems.append(f"Chinese text drawn without a CJK font ({result['cjkFonts']}): its characters are "
+                        "boxes; install Debian's fonts-noto-cjk (`make system-deps`)")
+    target = result["switchHref"]
+    if not (target and target.startswith("file://") and Path(unquote(urlparse(target).path)).is_file()):
+        problems.append(f"the language switch does not lead to an English page: {target}")
+    return problems
+
+
+def test_language_switch_leads_to_the_same_page_in_the_other_language(zh_build):
+    problems = []
+    for page in PAGES:
+        for here, there in ((HTML, HTML_ZH), (HTML_ZH, HTML)):
+            html_file = here / f"{page}.html"
+            m = re.search(r'<a class="btn btn-sm mnistlab-language-switch" href="([^"]+)"', html_file.read_text())
+            target = (html_file.parent / m.group(1)).resolve() if m else None
+            if target != (there / f"{page}.html").resolve():
+                problems.append(f"{html_file.relative_to(ROOT)}: switch leads to {target}")
+    assert not problems, "\n".join(problems)
+
+
+def _outputs(html_file: Path) -> list[str]:
+    """The executed outputs of a page: each cell output's text and the images it shows."""
+    text = html_file.read_text()
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", block)).strip() + " " + " ".join(re.findall(r'src="[^"]*?([^/"]+)"', block))
+            for block in re.findall(r'<div class="cell_output docutils container">(.*?)</div>\s*</div>', text, re.S)]
+
+
+def test_both_languages_show_the_same_executed_numbers_and_figures(zh_build):
+    differ = []
+    counted = 0
+    for page in PAGES:
+        english, chinese = _outputs(HTML / f"{page}.html"), _outputs(HTML_ZH / f"{page}.html")
+        counted += len(english)
+        if english != chinese:
+            differ.append(f"{page}: {len(english)} outputs in English, {len(chinese)} in Chinese, first differing: "
+                          f"{next((e[:120] for e, c in zip(english, chinese) if e != c), '-')}")
+    assert counted > 50 and not differ, f"{counted} outputs compared:\n" + "\n".join(differ)
+
+
+def test_chinese_search_finds_chinese_words(zh_build, browser):
+    # Sphinx splits Chinese into words with jieba (requirements.lock) when it writes the search index.
+    context = browser.new_context(offline=True)
+    page_obj = context.new_page()
+    try:
+        page_obj.goto((HTML_ZH / "search.html").as_uri() + "?q=%E5%8F%8D%E5%90%91%E4%BC%A0%E6%92%AD",
+                      wait_until="load", timeout=60_000)
+        page_obj.wait_for_function(
+            "() => document.querySelector('#search-results p.search-summary, #search-results .search-summary')"
+            " || document.querySelectorAll('#search-results li').length > 0", timeout=30_000)
+        hits = page_obj.evaluate("() => Array.from(document.querySelectorAll('#search-results li a'))"
+                                 ".map(a => a.getAttribute('href'))")
+    finally:
+        context.close()
+    assert any("04_backprop" in h for h in hits), f"a search for 反向传播 found {hits}, not the backpropagation chapter"
 
 
 # --------------------------------------------------------------------------------------------

@@ -108,9 +108,13 @@ def test_roles_code_and_math_survive_translation(page):
 def test_glue_keys_of_a_translation_are_page_qualified():
     # A translated {glue:text}`key:fmt` renders empty (with a warning) in the Chinese build: the
     # translation must name its page, {glue:text}`01_data.md::key:fmt`.
+    # myst-nb reads `page.md::key:fmt` only with the format, so the English gives every key one.
     bare = re.compile(r"\{glue:text\}`(?![\w/.-]+\.md::)[^`]*`")
+    unformatted = re.compile(r"\{glue:text\}`[^`:]+`")
     problems = [f"{page}.po: {_snippet(e.msgstr)}" for page in PAGES for e in _catalog(page)
                 if bare.search(e.msgstr)]
+    problems += [f"book/{page}.md: {m.group(0)} has no format (write key:g, key:.3f ...)" for page in PAGES
+                 for m in unformatted.finditer((ROOT / "book" / f"{page}.md").read_text(encoding="utf-8"))]
     assert not problems, "glue keys without their page:\n  " + "\n  ".join(problems)
 
 
@@ -123,18 +127,8 @@ def test_msgfmt_accepts_the_catalog(page, tmp_path):
     assert "untranslated" not in run.stderr and "fuzzy" not in run.stderr, run.stderr
 
 
-def glossary() -> list[tuple[str, str, str]]:
-    """The rows of book/glossary.md: (English term, Chinese term, page that introduces it)."""
-    rows = []
-    for line in (ROOT / "book" / "glossary.md").read_text(encoding="utf-8").splitlines():
-        m = re.fullmatch(r"\|\s*([^|]+?)\s*\|\s*([^|]+?)\s*\|\s*\{doc\}`([^`]+)`\s*\|", line.strip())
-        if m:
-            rows.append((m.group(1), m.group(2), m.group(3)))
-    return rows
-
-
 def test_the_glossary_has_its_terms():
-    rows = glossary()
+    rows = i18n.glossary()
     assert len(rows) >= 25 and all(re.search(r"[\u4e00-\u9fff]", zh) for _, zh, _ in rows), rows
 
 
@@ -145,7 +139,7 @@ def _prose(text: str) -> str:
     return text
 
 
-@pytest.mark.parametrize("english,chinese,page", glossary(), ids=lambda v: v if " " not in v else None)
+@pytest.mark.parametrize("english,chinese,page", i18n.glossary(), ids=lambda v: v if " " not in v else None)
 def test_chapters_use_the_glossary_term(english, chinese, page):
     introduced = [e for e in _catalog(page) if chinese in e.msgstr]
     assert introduced, f"{page}.po never uses {chinese!r} ({english}), the page the glossary names"
