@@ -118,6 +118,15 @@ def test_glue_keys_of_a_translation_are_page_qualified():
     assert not problems, "glue keys without their page:\n  " + "\n  ".join(problems)
 
 
+def test_no_translation_starts_like_a_markdown_block():
+    # A translation is parsed as Markdown on its own: a heading "3. 收集" would become a list and Sphinx
+    # would silently keep the English heading. (A message never includes its own list marker.)
+    block = re.compile(r"^(?:\d+[.)]|[-*+]|#+|>)\s")
+    problems = [f"{page}.po: {_snippet(e.msgstr)} (escape it: 3\\. ...)" for page in PAGES for e in _catalog(page)
+                if block.match(e.msgstr)]
+    assert not problems, "translations that Markdown reads as a list, heading or quote:\n  " + "\n  ".join(problems)
+
+
 @pytest.mark.skipif(shutil.which("msgfmt") is None, reason="GNU gettext's msgfmt is not installed")
 @pytest.mark.parametrize("page", PAGES)
 def test_msgfmt_accepts_the_catalog(page, tmp_path):

@@ -427,7 +427,8 @@ class ListingDirective(SphinxDirective):
             line = f'{pieces.indent}"""{summary(pieces.docstring)}"""\n' if pieces.docstring else ""
             box += _code(f"{pieces.header}\n{line}{pieces.body}")
             if pieces.docstring:
-                more = details(summary=f"Full docstring of {qualname}")
+                label = FULL_DOCSTRING.get(self.env.config.language or "en", FULL_DOCSTRING["en"])
+                more = details(summary=label.format(name=qualname))
                 more += _code(wrap_prose(pieces.docstring), "text")
                 box += more
         return [box]
@@ -458,9 +459,16 @@ class ListingDirective(SphinxDirective):
         return note
 
 
+#: The reader edition's one label, in each language of the book (book/i18n.py builds zh_CN; the class
+#: edition is English only).
+FULL_DOCSTRING = {"en": "Full docstring of {name}", "zh_CN": "{name} 的完整文档字符串"}
+
+
 def _add_static_path(app):
     """Serve this extension's stylesheet (``book/_ext/static/mnistlab_listing.css``)."""
-    app.config.html_static_path.append(str(Path(__file__).parent / "static"))
+    static = str(Path(__file__).parent / "static")
+    if static not in app.config.html_static_path:  # mnistlab_i18n serves the same folder
+        app.config.html_static_path.append(static)
 
 
 def setup(app):
