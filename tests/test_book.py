@@ -17,6 +17,12 @@
    execution cache is the reader's) builds strictly into ``_build/html-class``, and the browser test
    runs on its pages too (screenshots in ``_build/screenshots/class/``). In both editions no code
    block, output or table is wider than the text column.
+4a. The Chinese edition (``make book`` builds it after the English one, with book/i18n.py, from the same
+   execution cache) builds strictly into ``_build/html/zh_CN`` without executing anything, shows the same
+   executed outputs as the English pages, and the browser test runs on its pages too (screenshots in
+   ``_build/screenshots/zh_CN/``), checking in addition that Chinese text is drawn with a CJK font, that
+   no prose block is left in English, and that the language switch leads to the English page; a search
+   for 反向传播 finds the backpropagation chapter. (The catalogs themselves: tests/test_translations.py.)
 5. The listings: every graded function's reference body (its tokens, without docstring, comments
    or layout, so a reformatted copy counts) appears in the code blocks of the reader edition and in
    none of the class edition, which shows every graded function's signature instead; outside the
