@@ -51,9 +51,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "book"))
+import i18n  # noqa: E402  (book/i18n.py: the Chinese edition's build, and the pages of _toc.yml)
 BUILD = ROOT / "_build"
 HTML = BUILD / "html"
 HTML_CLASS = BUILD / "html-class"
@@ -81,27 +82,7 @@ _LOCATED = re.compile(r"^(?P<path>/\S+?\.(?:md|ipynb|rst))(?::\d*)?:?\s*(?P<leve
 _EXEC_ERROR = re.compile(r"ExecutionError:\s*(?P<path>/\S+?\.(?:md|ipynb))")
 
 
-def _toc_pages() -> list[str]:
-    """Docnames of every page in _toc.yml, in order (``book/01_data`` ...)."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                pages.append(entry["file"])
-            walk(entry.get("sections"))
-            walk(entry.get("chapters"))
-            for part in entry.get("parts", []) or []:
-                walk(part.get("chapters"))
-
-    walk(toc.get("chapters"))
-    for part in toc.get("parts", []) or []:
-        walk(part.get("chapters"))
-    return [re.sub(r"\.(md|ipynb)$", "", p) for p in pages]
-
-
-PAGES = _toc_pages()
+PAGES = i18n.toc_pages()  # docnames of every page in _toc.yml, in order (``book/01_data`` ...)
 
 
 # --------------------------------------------------------------------------------------------
@@ -283,9 +264,6 @@ def zh_build(book_build):
     returncode, _, _ = book_build
     if returncode != 0:
         pytest.fail("the English edition did not build (see test_book_builds_strictly)", pytrace=False)
-    sys.path.insert(0, str(ROOT / "book"))
-    import i18n
-
     env = dict(os.environ, PYTHONUNBUFFERED="1", NO_COLOR="1", **BOOK_BUILD_ENV)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     start = time.perf_counter()

@@ -33,6 +33,7 @@ import importlib
 import inspect
 import io
 import json
+import os
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -449,6 +450,12 @@ def _groups(pairs: list) -> list:
     return sorted((sorted(g) for g in groups.values()), key=lambda g: (-len(g), g))
 
 
+def _shown_path(path) -> str:
+    """A path as the instructor typed it: relative to the working folder when it is inside it."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
 def format_summary(report: SimilarityReport, *, limit: int = 12) -> str:
     """The text summary printed after the item analysis: per function, reference matches and groups."""
     lines = [f"similarity of {report.assignment} (flags for the instructor, no points changed; "
@@ -476,22 +483,42 @@ def format_summary(report: SimilarityReport, *, limit: int = 12) -> str:
     if report.skipped:
         lines.append(f"  not compared: {names(sorted(report.skipped))}")
     if report.html_path:
-        lines.append(f"  side by side: {report.html_path}")
+        lines.append(f"  side by side: {_shown_path(report.html_path)}")
     return "\n".join(lines)
 
 
 _STYLE = """body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:2px 6px;vertical-align:top}.side{display:flex;gap:1em}
-.side>div{flex:1;min-width:0}pre{background:#f7f7f7;padding:.5em;overflow-x:auto;margin:0}
-mark{background:#ffd86b}h3{margin-top:1.5em}"""
+td,th{border:1px solid #ccc;padding:2px 6px;vertical-align:top}h3{margin-top:1.5em}"""
+# Inline, so that a pair shown elsewhere (the instructor guide shows one) looks the same; long lines wrap.
+_SIDE_STYLE = "display:flex;gap:1em"
+_COLUMN_STYLE = "flex:1;min-width:0"
+_CODE_STYLE = "background:#f7f7f7;padding:.5em;margin:0;font-size:.8em;white-space:pre-wrap;overflow-wrap:anywhere"
+_MARK_STYLE = "background:#ffd86b"
 
 
 def _marked(code: Code, shared: tuple) -> str:
     rows = []
     for i, line in enumerate(code.source.split("\n"), start=1):
         text = html.escape(line) or " "
-        rows.append(f"<mark>{text}</mark>" if i in shared else text)
-    return "<pre>" + "\n".join(rows) + "</pre>"
+        rows.append(f"<mark style='{_MARK_STYLE}'>{text}</mark>" if i in shared else text)
+    return f"<pre style='{_CODE_STYLE}'>" + "\n".join(rows) + "</pre>"
+
+
+def side_by_side(report: SimilarityReport, pair: Pair) -> str:
+    """One pair as an HTML fragment: the two versions of the function beside each other, shared lines marked.
+
+    Parameters
+    ----------
+    report : SimilarityReport
+        The report the pair belongs to (it holds each submission's code).
+    pair : Pair
+        One of ``report.pairs``.
+    """
+    code = report.code[pair.function]
+    lines_a, lines_b = pair.shared
+    return (f"<div style='{_SIDE_STYLE}'>"
+            f"<div style='{_COLUMN_STYLE}'><b>{html.escape(pair.a)}</b>{_marked(code[pair.a], lines_a)}</div>"
+            f"<div style='{_COLUMN_STYLE}'><b>{html.escape(pair.b)}</b>{_marked(code[pair.b], lines_b)}</div></div>")
 
 
 def write_html(report: SimilarityReport, path) -> Path:
@@ -520,15 +547,10 @@ def write_html(report: SimilarityReport, path) -> Path:
             best.setdefault(p.a, p)
             if p.b != REFERENCE:
                 best.setdefault(p.b, p)
-        code = report.code[function]
         shown = {(p.a, p.b): p for p in best.values()}  # each submission once, beside its closest match
         for p in sorted(shown.values(), key=lambda p: (p.a, p.b)):
-            mine, other = p.a, p.b
-            lines_mine, lines_other = p.shared
-            out.append(f"<h3>{html.escape(function)}: {html.escape(mine)} and {html.escape(other)} "
-                       f"(score {p.score:.2f})</h3><div class='side'>"
-                       f"<div><b>{html.escape(mine)}</b>{_marked(code[mine], lines_mine)}</div>"
-                       f"<div><b>{html.escape(other)}</b>{_marked(code[other], lines_other)}</div></div>")
+            out.append(f"<h3>{html.escape(function)}: {html.escape(p.a)} and {html.escape(p.b)} "
+                       f"(score {p.score:.2f})</h3>{side_by_side(report, p)}")
     out.append("</body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(out), encoding="utf-8")
