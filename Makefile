@@ -35,11 +35,19 @@ $(STAMP): requirements.lock pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# Debian's headless Chromium for the browser test of the rendered book (root on CI and here).
+# Debian's packages the tests use (root on CI and here): headless Chromium for the browser test of the
+# rendered book; munge, slurmctld and slurmd for the one-node Slurm cluster of tests/test_slurm.py, which
+# runs the README's job array (that test also installs them, and skips saying why where it cannot).
+SLURM_PACKAGES := slurmctld slurmd munge
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the browser test"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@PATH="$$PATH:/usr/sbin:/sbin"; \
+	command -v slurmctld >/dev/null 2>&1 && command -v slurmd >/dev/null 2>&1 && command -v munged >/dev/null 2>&1 || { \
+	  echo "installing Debian's $(SLURM_PACKAGES) for the Slurm test"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SLURM_PACKAGES) >/dev/null; } || \
+	  echo "could not install $(SLURM_PACKAGES): tests/test_slurm.py will be skipped"; }
 
 data: install
 	$(BIN)/mnistlab data fetch --no-progress
@@ -88,7 +96,7 @@ FAST_TESTS := tests/test_data.py tests/test_fetch.py tests/test_functional.py te
 	tests/test_layers.py tests/test_model.py tests/test_optim.py tests/test_train.py \
 	tests/test_metrics_plots.py tests/test_bench.py tests/test_cli.py tests/test_layout.py \
 	tests/test_grading.py tests/test_assignment_sources.py tests/test_grading_pool.py \
-	tests/test_item_analysis.py tests/test_lms.py tests/test_similarity.py
+	tests/test_item_analysis.py tests/test_lms.py tests/test_similarity.py tests/test_slurm.py
 check: install
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not slow" $(FAST_TESTS)

@@ -28,6 +28,11 @@ PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sin
 _SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin", "/sbin"])
 
 
+def program(name: str) -> str:
+    """The full path of a Slurm or munge program (the daemons live in /usr/sbin, not always on PATH)."""
+    return shutil.which(name, path=_SEARCH_PATH) or name
+
+
 def missing_programs() -> list[str]:
     return [p for p in PROGRAMS if shutil.which(p, path=_SEARCH_PATH) is None]
 
@@ -62,7 +67,7 @@ def free_port() -> int:
 
 def node_line(name: str) -> str:
     """The node's CPUs, sockets, cores and memory as slurmd detects them (``slurmd -C``), named ``name``."""
-    out = subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True, timeout=60).stdout
+    out = subprocess.run([program("slurmd"), "-C"], capture_output=True, text=True, check=True, timeout=60).stdout
     line = next(l for l in out.splitlines() if l.startswith("NodeName="))
     hardware = line.split(None, 1)[1]  # CPUs=2 Boards=1 ... RealMemory=24105
     return f"NodeName={name} NodeHostname=localhost NodeAddr=127.0.0.1 {hardware} State=UNKNOWN"
@@ -150,7 +155,8 @@ class LocalCluster:
 
     def _daemon(self, name: str, pid_file: Path, command: list[str]) -> None:
         # Each daemon forks into the background once it is ready and writes its pid file.
-        done = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=60)
+        done = subprocess.run([program(command[0]), *command[1:]], env=self.env, capture_output=True, text=True,
+                              timeout=60)
         if done.returncode != 0:
             raise RuntimeError(f"{name} did not start (exit status {done.returncode}): {done.stderr.strip()}\n"
                                + self.logs())
@@ -199,8 +205,8 @@ class LocalCluster:
     def run(self, command: list[str], *, check: bool = True, env: dict | None = None, cwd=None,
             timeout: float = 60) -> subprocess.CompletedProcess:
         """A Slurm client command against this cluster (``SLURM_CONF`` set)."""
-        done = subprocess.run(command, env={**self.env, **(env or {})}, cwd=cwd, capture_output=True, text=True,
-                              timeout=timeout)
+        done = subprocess.run([program(command[0]), *command[1:]], env={**self.env, **(env or {})}, cwd=cwd,
+                              capture_output=True, text=True, timeout=timeout)
         if check and done.returncode != 0:
             raise RuntimeError(f"`{' '.join(command)}` failed (exit status {done.returncode}):\n"
                                f"{done.stdout}{done.stderr}")

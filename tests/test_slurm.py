@@ -58,12 +58,31 @@ def test_the_readme_recipe_is_the_two_scripts():
     assert any(l.startswith("#SBATCH --cpus-per-task") for l in lines[:first_command])
 
 
+def test_the_cluster_says_why_it_cannot_run(monkeypatch, tmp_path):
+    """The reasons the Slurm test prints when it skips: not root, no apt-get, a package apt refuses."""
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert "runs its daemons as root" in slurm_cluster.install_reason()
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(slurm_cluster, "_SEARCH_PATH", str(tmp_path))  # no Slurm, no apt-get
+    assert "no apt-get to install Debian's slurmctld slurmd munge" in slurm_cluster.install_reason()
+    apt = tmp_path / "apt-get"  # an apt-get that knows no package, as on a machine without the archive
+    apt.write_text('#!/bin/sh\n[ "$1" = update ] && exit 0\necho "E: Unable to locate package $4" >&2\nexit 100\n')
+    apt.chmod(0o755)
+    reason = slurm_cluster.install_reason()
+    assert "install -y -qq slurmctld slurmd munge` failed (exit status 100)" in reason
+    assert "E: Unable to locate package slurmctld" in reason
+
+
 @pytest.fixture
 def slurm(request):
     """A running one-node cluster; every daemon it started is stopped at the end, also when the test fails."""
+    missing = slurm_cluster.missing_programs()
+    begin = time.monotonic()
     reason = slurm_cluster.install_reason()
     if reason is not None:
         pytest.skip(f"no Slurm cluster here: {reason}")
+    if missing:
+        print(f"\n[slurm] installed Debian's {' '.join(slurm_cluster.PACKAGES)} in {time.monotonic() - begin:.1f} s")
     cluster = slurm_cluster.LocalCluster()
 
     def stop():
@@ -122,7 +141,8 @@ def _csv(path: Path) -> list[dict]:
 
 def _merge(env: dict, cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
     begin = time.monotonic()
-    done = subprocess.run([str(MERGE_SCRIPT)], env={**os.environ, **env}, cwd=cwd, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([str(MERGE_SCRIPT)], env={**os.environ, **env}, cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
     return done, time.monotonic() - begin
 
 
@@ -229,8 +249,8 @@ def test_a_class_graded_as_a_slurm_job_array_equals_one_machine_after_a_killed_t
     print(f"[slurm] single machine, --jobs 2: {single_seconds:.1f} s")
     print(f"[slurm] task 0: {left_queue[0]:.1f} s from submission to leaving the queue "
           f"(grading {float(shard0_log[2]):.1f} s)")
-    print(f"[slurm] task 1: killed {killed_at - submitted:.1f} s after submission, "
-          f"{len(graded_before_kill)} of {len(shard1)} graded")
+    print(f"[slurm] task 1: killed {killed_at - submitted:.1f} s after submission, out of the queue at "
+          f"{left_queue[1]:.1f} s, {len(graded_before_kill)} of {len(shard1)} graded")
     print(f"[slurm] merge with task 1 incomplete: {partial_seconds:.1f} s ({len(missing)} reported missing)")
     print(f"[slurm] task 1 re-submitted: {rerun_seconds:.1f} s ({rerun_log[1]} graded in "
           f"{float(rerun_log[2]):.1f} s, {rerun_log[3]} kept)")
