@@ -241,6 +241,8 @@ def test_a_class_graded_as_a_slurm_job_array_equals_one_machine_after_a_killed_t
         assert (master.root / "grades" / name).read_text() == (single / "grades" / name).read_text(), name
     items = _csv(master.root / "grades" / f"{A}-items.csv")
     assert [r["function"] for r in items] == list(GRADED[A])
+    graded = sum(1 for r in merged_csv if r["status"] == "graded")
+    assert graded == STUDENTS and all(int(r["n"]) == graded for r in items), items
     for student in students:
         assert (master.root / "feedback" / student / A / f"{A}.html").is_file(), student
 
