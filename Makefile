@@ -39,15 +39,23 @@ $(STAMP): requirements.lock pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# Debian's headless Chromium for the browser test of the rendered book (root on CI and here).
-# chromium: the browser tests of the rendered book; fonts-noto-cjk: the Chinese edition's glyphs in it
-# (without them every character is a box); gettext: msgfmt, which checks the translation catalogs.
+# Debian's packages the tests use (root on CI and here). chromium: the browser tests of the rendered
+# book; fonts-noto-cjk: the Chinese edition's glyphs in it (without them every character is a box);
+# gettext: msgfmt, which checks the translation catalogs. munge, slurmctld and slurmd: the one-node Slurm
+# cluster of tests/test_slurm.py, which runs the README's job array (optional: that test also installs
+# them, and skips saying why where it cannot).
 SYSTEM_PACKAGES := chromium fonts-noto-cjk gettext
+SLURM_PACKAGES := slurmctld slurmd munge
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian's" $$missing; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+	@missing=$$(for p in $(SLURM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian's" $$missing "for the Slurm test"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } || \
+	  echo "could not install $$missing: tests/test_slurm.py will be skipped"; fi
 
 data: install
 	$(BIN)/mnistlab data fetch --no-progress
@@ -103,7 +111,8 @@ FAST_TESTS := tests/test_data.py tests/test_fetch.py tests/test_functional.py te
 	tests/test_layers.py tests/test_model.py tests/test_optim.py tests/test_train.py \
 	tests/test_metrics_plots.py tests/test_bench.py tests/test_cli.py tests/test_layout.py \
 	tests/test_grading.py tests/test_assignment_sources.py tests/test_grading_pool.py \
-	tests/test_item_analysis.py tests/test_lms.py tests/test_similarity.py tests/test_translations.py
+	tests/test_item_analysis.py tests/test_lms.py tests/test_similarity.py tests/test_translations.py \
+	tests/test_slurm.py
 check: install
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not slow" $(FAST_TESTS)

@@ -72,11 +72,18 @@ def _grade(course, config, assignment, students, zips, feedback, csv_path, jobs,
         collect_zips(course, assignment, zips, log=log)
     api = course_api(config)
     ensure_released(api, assignment)
+    ungraded = []
     if merge_from:
         merge_shards(course, assignment, merge_from, log=log)
         todo = sorted(students or submitted_students(course, assignment))
         pool = PoolReport(assignment)
         pool.results = {s: r for s in todo if (r := recorded_result(course, assignment, s)) is not None}
+        # A shard whose task died before the end leaves students with no result and no CSV row: say so.
+        ungraded = [s for s in todo if s not in pool.results]
+        if ungraded:
+            log(f"{len(ungraded)} submission(s) of {assignment} were graded in none of the shards: "
+                f"{', '.join(ungraded)}. Run their shards' tasks again (a shard resumes where it stopped) "
+                "and merge again.")
     else:
         todo = sorted(students or submitted_students(course, assignment))
         if shard:
@@ -96,6 +103,8 @@ def _grade(course, config, assignment, students, zips, feedback, csv_path, jobs,
             report.errors[student] = result["flags"][0] if result["flags"] else result["status"]
         if result.get("flags"):
             report.flags[student] = list(result["flags"])
+    for student in ungraded:
+        report.errors[student] = "graded in none of the merged shards"
     if feedback:
         log(f"feedback: {course / 'feedback'}/<student>/{assignment}/{assignment}.html")
     with api.gradebook as gb:
