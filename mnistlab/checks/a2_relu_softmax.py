@@ -345,6 +345,7 @@ def check_cross_entropy(cross_entropy: Callable, hidden: bool = False) -> None:
                 n, classes = int(rng.integers(2, 13)), int(rng.integers(2, 11))
                 logits = rng.standard_normal((n, classes)) * rng.uniform(0.5, 5.0)
                 labels = rng.integers(0, classes, size=n).astype(rng.choice([_np.int32, _np.int64]))
+                labels[1] = (labels[0] + rng.integers(1, classes)) % classes  # not all one class
                 row = int(rng.integers(0, n))
                 wrong = (int(labels[row]) + int(rng.integers(1, classes))) % classes
                 logits[row, wrong] += rng.uniform(800.0, 5000.0)
