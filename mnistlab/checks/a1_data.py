@@ -253,6 +253,9 @@ def check_one_hot(one_hot: Callable, hidden: bool = False) -> None:
                      lambda: _ref.one_hot(labels, classes).T),
                     ("the number of columns comes from the labels (labels.max() + 1): use num_classes, a batch need "
                      "not contain every class", lambda: _ref.one_hot(labels, int(labels.max()) + 1)),
+                    ("whole columns are set: out[:, labels] = 1 sets every row's entry of each label's column; set "
+                     "one entry per row with out[np.arange(N), labels] = 1",
+                     lambda: _np.zeros((n, 1)) + _ref.one_hot(labels, classes).max(axis=0)),
                 ])
                 if not _np.issubdtype(got.dtype, _np.floating):
                     raise c.problem(f"the result has dtype {got.dtype}, expected floats (float64): one-hot rows are "

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import re
 from typing import Callable, Iterator
@@ -167,6 +168,12 @@ def inputs_digest(args, kwargs) -> str:
             h.update(f"rng {value.bit_generator.state}\0".encode())
         elif isinstance(value, (bytes, bytearray)):
             h.update(b"bytes\0" + bytes(value))
+        elif isinstance(value, io.BytesIO):
+            h.update(b"BytesIO\0" + value.getvalue())
+        elif isinstance(value, (str, os.PathLike)) and os.path.isfile(value):
+            # A file the check wrote into a temporary folder: its name changes every time, its content does not.
+            with open(value, "rb") as f:
+                h.update(f"file {type(value).__name__}\0".encode() + f.read())
         elif callable(value):  # a function the check passes (numerical_gradient's f): its name is enough
             h.update(f"callable {getattr(value, '__qualname__', type(value).__name__)}\0".encode())
         else:
