@@ -12,9 +12,9 @@ list, with
   first use), so the hidden checks draw that student's inputs;
 * :class:`IsolatedRecheck` right after it: every graded function is checked again in the
   isolated process of :mod:`mnistlab.grader.isolation` (the same seed, drawn in this process),
-  and the test cell of a function whose re-check fails gets an error output at its top, so
-  nbgrader's ``SaveAutoGrades`` gives it zero points, as ``mnistlab grade`` does (the lower
-  verdict). The output says why and names ``mnistlab grade``.
+  and the test cell of a function that passed in the kernel but fails its re-check gets an
+  error output at its top, so nbgrader's ``SaveAutoGrades`` gives it zero points, as
+  ``mnistlab grade`` does (the lower verdict). The output says why and names ``mnistlab grade``.
 
 What stays ``mnistlab grade``'s alone: the preflight of malformed notebooks (nbgrader reports
 an error instead of a flagged zero row), the per-submission private copy of the course and its
@@ -132,11 +132,18 @@ class IsolatedRecheck(NbGraderPreprocessor):
         for cell in nb.cells:
             function = functions.get(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"))
             verdict = verdicts.get(function)
-            if cell.cell_type == "code" and verdict is not None and not verdict.passed:
+            # A cell that failed in the kernel already earns nothing: its own message stays the one shown.
+            if cell.cell_type == "code" and verdict is not None and not verdict.passed and not _failed(cell):
                 self.log.warning("%s: %s failed the isolated re-check: %s", student, function,
                                  (verdict.message.splitlines() or ["?"])[0])
                 cell.outputs.insert(0, _recheck_failure(function, verdict.message))
         return nb, resources
+
+
+def _failed(cell) -> bool:
+    """Whether nbgrader gives the test cell 0 points (an error, or output on stderr; nbgrader.utils.determine_grade)."""
+    return any(o.get("output_type") == "error" or (o.get("output_type") == "stream" and o.get("name") == "stderr")
+               for o in cell.get("outputs", []))
 
 
 def _recheck_failure(function: str, message: str) -> NotebookNode:
