@@ -171,9 +171,13 @@ def test_a_table_of_the_home_inputs_loses_relus_point(graded_twice):
 
 
 def test_an_honest_relu_keeps_its_point(graded_twice):
-    _, _, first, *_ = graded_twice
+    _, _, first, *_, results, _ = graded_twice
     assert first["honest"] == POINTS
     assert first["twin"] == POINTS
+    # The kernel and the re-check drew the same inputs (one seed): they agree, nothing is flagged.
+    for student in ("honest", "twin"):
+        assert results[student]["flags"] == [], results[student]["flags"]
+        assert all(f["in_kernel"] == f["points"] and f["isolated"] for f in results[student]["functions"].values())
 
 
 def test_the_notebook_cannot_read_the_secret(graded_twice):
