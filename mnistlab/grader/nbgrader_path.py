@@ -18,7 +18,9 @@ list, with
 
 What stays ``mnistlab grade``'s alone: the preflight of malformed notebooks (nbgrader reports
 an error instead of a flagged zero row), the per-submission private copy of the course and its
-wall-clock limit, the flags in the grades CSV, the item analysis and the similarity report.
+wall-clock limit, the flags (here a refused file access shows only as the error in the cell that
+tried it, and a lowered grade as the re-check's error and a warning in nbgrader's log), the item
+analysis and the similarity report.
 ``mnistlab grade``'s workers run nbgrader with plain ``RobustExecute`` and do the guarding and the
 re-check themselves (:mod:`mnistlab.grader.worker`).
 """
