@@ -11,7 +11,11 @@
 #   mnistlab check a1_data.ipynb                     # students: the visible tests, as the autograder runs them
 #
 # Everything below is plain nbgrader configuration, so nbgrader's own commands (autograde,
-# generate_feedback, export, zip_collect, formgrader) behave exactly like `mnistlab grade`.
+# generate_feedback, export, zip_collect, formgrader) grade like `mnistlab grade`: the same guarded
+# kernel, the same isolated re-check and the same per-student hidden inputs (see "Executing students'
+# notebooks" below). `mnistlab grade` adds what nbgrader's path has not: a flagged zero row for a
+# malformed notebook, a private copy of the course and a wall-clock limit per submission, parallel
+# workers, and the flags, item analysis and similarity report of the grades CSV. Prefer it.
 
 import os
 
@@ -32,9 +36,21 @@ c.Execute.interrupt_on_timeout = True
 # that kills the kernel (os._exit, a segfault, the memory limit), would make nbgrader drop the whole
 # notebook. RobustExecute (nbgrader's Execute, otherwise unchanged) restarts the kernel, re-runs the
 # cells above silently, marks that cell as failed with the reason and grades the rest.
-from mnistlab.grader.robust_execute import AUTOGRADE_PREPROCESSORS  # noqa: E402
+#
+# nbgrader's own path holds to mnistlab grade's rules (issue 12; we chose this over refusing): the
+# executor is GuardedExecute, a RobustExecute whose kernel is guarded like mnistlab grade's (it writes
+# only in the notebook's folder, reads nothing else of this course: not the gradebook, the sources,
+# other students' folders or the course secret) and gets the student's grading seed, derived from the
+# course secret .mnistlab-secret in this folder (made on first use; `mnistlab secret`), so the hidden
+# tests draw that student's inputs. After it, IsolatedRecheck checks every graded function again in
+# the isolated process, where the notebook cannot patch the checks or call the reference; a function
+# that fails there gets an error output at the top of its test cell, so nbgrader records 0 points for
+# it (the lower verdict). mnistlab grade's workers replace this list with plain RobustExecute and do
+# the same themselves. See mnistlab.grader.nbgrader_path.
+from mnistlab.grader.nbgrader_path import AUTOGRADE_PREPROCESSORS  # noqa: E402
 
 c.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
+c.GuardedExecute.course_root = c.CourseDirectory.root
 # The kernels inherit this environment: one BLAS thread each (see mnistlab.grader.settings.KERNEL_ENV).
 for _name, _value in KERNEL_ENV.items():
     os.environ.setdefault(_name, _value)

@@ -9,6 +9,7 @@ real nbgrader runs.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import re
 
@@ -19,7 +20,7 @@ import pytest
 from assignment_bugs import ASSIGNMENTS, catalog
 from assignment_bugs.harness import ASSIGNMENTS as COURSE, apply_bug, solutions
 from mnistlab import checks, data, functional, gradcheck, layers, model, optim
-from mnistlab.checks import GRADED, GradingFailure
+from mnistlab.checks import GRADED, GradingFailure, hidden_draws
 from mnistlab.checks.messages import describe
 
 #: graded function -> (check, the notebook name it is given)
@@ -111,6 +112,78 @@ def test_each_bug_fails_its_own_check_only(assignment, bug):
     for function in GRADED[assignment]:
         if function not in (bug.function, "training_run") and bug.function not in calls.get(function, set()):
             assert verdict(ns, function) == ("pass", ""), f"{bug.id} costs {function} its points"
+
+
+#: Grading seeds for the tests of the random cases: fixed, so a failure can be reproduced.
+TEST_SEEDS = [f"{i:02x}" * 32 for i in (0x11, 0x5a, 0xc3)]
+
+
+def _fails_hidden(ns: dict, function: str) -> str | None:
+    """The failure message of ``function``'s hidden check on the notebook namespace, None if it passes."""
+    check, name = CHECKS[function]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            getattr(checks, check)(ns.get(name), hidden=True)
+    except GradingFailure as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.parametrize("assignment, bug", BUGS, ids=[f"{a}-{b.id}" for a, b in BUGS])
+def test_each_random_case_alone_catches_the_bug(assignment, bug):
+    """Each random hidden case, without the fixed ones and without the other random cases, under several seeds."""
+    ns = notebook_namespace(assignment, bug)
+    for seed in TEST_SEEDS:
+        for case in range(1, hidden_draws.RANDOM_CASES + 1):
+            with hidden_draws.grading_seed(seed), hidden_draws.random_cases_only(case):
+                message = _fails_hidden(ns, bug.function)
+            assert message is not None, f"{bug.id}: random case {case} passes it under the grading seed {seed}"
+            assert f'hidden test "random draw {case} of {hidden_draws.RANDOM_CASES}:' in message
+            assert "hint:" in message or "raised" in message, message
+
+
+#: Seeds a correct solution is tried under: a wrong verdict on a correct function is the worst outcome
+#: of random inputs (a numerical gradient near 0 once had a large relative error in 1 draw of 75).
+MANY_SEEDS = [hashlib.sha256(f"solution seed {i}".encode()).hexdigest() for i in range(100)]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solutions_pass_the_random_cases_under_any_seed(assignment):
+    ns = notebook_namespace(assignment)
+    for seed in [*TEST_SEEDS, None, None]:  # None: fresh entropy, as at home
+        with hidden_draws.grading_seed(seed):
+            for function in GRADED[assignment]:
+                if function != "training_run":
+                    assert _fails_hidden(ns, function) is None, f"{function} under the seed {seed}"
+    for seed in MANY_SEEDS:
+        with hidden_draws.grading_seed(seed), hidden_draws.random_cases_only():
+            for function in GRADED[assignment]:
+                if function != "training_run":
+                    assert _fails_hidden(ns, function) is None, f"{function} under the seed {seed}"
+
+
+def _hidden_calls(function: str, seed) -> list[tuple[str, bool, str]]:
+    """(test, random, inputs digest) of every call the reference's hidden check makes under ``seed``."""
+    calls = []
+    check, _ = CHECKS[function]
+    with hidden_draws.grading_seed(seed), hidden_draws.record_draws(lambda f, t, r, d: calls.append((t, r, d))), \
+            contextlib.redirect_stdout(io.StringIO()):
+        getattr(checks, check)(REFERENCE[function], hidden=True)
+    return calls
+
+
+@pytest.mark.parametrize("function", list(REFERENCE))
+def test_random_cases_are_drawn_from_the_seed_and_fixed_cases_stay_fixed(function):
+    one, again, other = (_hidden_calls(function, s) for s in (TEST_SEEDS[0], TEST_SEEDS[0], TEST_SEEDS[1]))
+    home, home_again = _hidden_calls(function, None), _hidden_calls(function, None)
+    assert one == again  # the same seed draws the same inputs: regrading gives the same score
+    random = [{d for _, r, d in calls if r} for calls in (one, other, home, home_again)]
+    assert all(len(r) >= hidden_draws.RANDOM_CASES for r in random), random
+    for i in range(len(random)):
+        for j in range(i):
+            assert not random[i] & random[j], f"{function}: two draws share inputs"
+    fixed = [[(t, d) for t, r, d in calls if not r] for calls in (one, other, home)]
+    assert fixed[0] == fixed[1] == fixed[2] and fixed[0]
 
 
 def test_messages_summarize_large_arrays():

@@ -129,6 +129,12 @@ def test_two_machines_grade_shards_and_one_gradebook_merges_them(tmp_path):
             next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "relu").source = \
                 wrong_relu
         h.submit(master, A, student, nb)
+    # A shard never makes its own course secret: every machine must draw the same hidden inputs.
+    unprepared = tmp_path / "unprepared"
+    shutil.copytree(master.root, unprepared)
+    assert cli.main(["grade", A, "--course", str(unprepared), "--shard", "0/2", "--no-progress"]) == 1
+    assert not (unprepared / ".mnistlab-secret").exists() and not (unprepared / "autograded").exists()
+    assert cli.main(["secret", "--course", str(master.root)]) == 0
     machines = []
     for k in range(2):
         copy = tmp_path / f"machine{k}"

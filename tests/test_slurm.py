@@ -153,6 +153,8 @@ def test_a_class_graded_as_a_slurm_job_array_equals_one_machine_after_a_killed_t
     master = h.make_course(tmp_path / "shared")  # the course on "shared storage"
     h.release(master, A)
     make_class(master.root, A, STUDENTS)
+    # README step 1: the course secret, which every copy carries (the shards draw the same hidden inputs).
+    assert cli.main(["secret", "--course", str(master.root)]) == 0
     students = sorted(p.name for p in (master.root / "submitted").iterdir())
     shard1 = [s for s in students if in_shard(s, (1, SHARDS))]
     assert len(students) == STUDENTS and 2 <= len(shard1) <= STUDENTS - 2

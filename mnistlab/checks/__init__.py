@@ -18,11 +18,13 @@ raises :class:`GradingFailure`, whose message says what to fix: the call and
 its inputs, the expected and the actual value or shape, where they differ, and
 a hint for the usual mistake.
 
-``hidden=False`` runs the tests students see in their notebook;
-``hidden=True`` the ones only the autograder runs (extreme values, other
-shapes and dtypes, inputs left unmodified, randomized inputs). A check depends
-on nothing but the function it is given and its own seeds, so it gives the same
-verdict in any process, any number of times.
+``hidden=False`` runs the tests students see in their notebook: fixed,
+seeded inputs, so the same verdict in any process, any number of times.
+``hidden=True`` runs the ones only the autograder runs: fixed cases (extreme
+values, other shapes and dtypes, inputs left unmodified) and then random cases
+whose inputs come from :mod:`~mnistlab.checks.hidden_draws`: from the student's
+grading seed when the grader sets one (the same inputs every time that student
+is graded, other inputs for every other student), from fresh entropy at home.
 
 Messages never contain test code and never print a large array in full:
 arrays are summarized by shape, dtype, a few entries and where they differ.

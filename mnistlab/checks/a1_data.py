@@ -16,7 +16,7 @@ import numpy as np
 from mnistlab import fetch as _fetch
 from mnistlab.checks.references import NUMPY as _np, REFERENCE as _ref, IDXFormatError
 from mnistlab.checks.messages import Problem, labeled, describe
-from mnistlab.checks.runner import Check, seeded_rng
+from mnistlab.checks.runner import Check, random_shape, seeded_rng
 
 
 #: The graded functions of this assignment, in notebook order: one autograder cell each.
@@ -89,7 +89,7 @@ def check_read_idx(read_idx: Callable, hidden: bool = False) -> None:
         with c.test("a bad magic number raises IDXFormatError"):
             raw = b"\x01\x02\x08\x01" + struct.pack(">I", 3) + bytes([1, 2, 3])
             c.expect_raises(IDXFormatError, raw, reason="the first two bytes of an IDX file are 0", hint=must_raise)
-    else:
+    elif c.fixed_hidden_cases:
         gen = seeded_rng(11)
         with c.test("other data types, big-endian on disk"):
             arrays = [
@@ -145,7 +145,38 @@ def check_read_idx(read_idx: Callable, hidden: bool = False) -> None:
                     IDXFormatError, raw, reason=reason,
                     hint=must_raise + "; check every length (header and payload) before using it",
                 )
+    if hidden:
+        for title, rng in c.random_cases("a multi-byte type, gzip, a bad magic number, trailing bytes"):
+            with c.test(title, random=True):
+                arr = _random_idx_array(rng)
+                got = c.call(_ref.idx_bytes(arr))
+                _expect_idx(c, got, arr)
+                if not got.flags.writeable:
+                    raise c.problem("the returned array is read-only.",
+                                    hint="np.frombuffer on bytes gives a read-only view of them: return a copy (.copy())")
+                arr = _random_idx_array(rng)
+                got = c.call(gzip.compress(_ref.idx_bytes(arr), mtime=0),
+                             error_hints=[("magic", "gzip data starts with the bytes 1f 8b: "
+                                                    "gzip.decompress it first, then parse the IDX bytes")])
+                _expect_idx(c, got, arr)
+                raw = bytearray(_ref.idx_bytes(_random_idx_array(rng)))
+                raw[int(rng.integers(0, 2))] = int(rng.integers(1, 256))
+                c.expect_raises(IDXFormatError, bytes(raw), reason="the first two bytes of an IDX file are 0",
+                                hint=must_raise)
+                raw = _ref.idx_bytes(_random_idx_array(rng)) + rng.bytes(int(rng.integers(1, 9)))
+                c.expect_raises(IDXFormatError, raw, reason="the payload is longer than the header's sizes say",
+                                hint=must_raise + "; check every length (header and payload) before using it")
     c.done()
+
+
+def _random_idx_array(rng: np.random.Generator) -> np.ndarray:
+    """A random array of a multi-byte IDX type (int16, int32, float32 or float64), 1 to 3 axes of 1-6 entries."""
+    shape = random_shape(rng, high=6)
+    kind = rng.choice(["i2", "i4", "f4", "f8"])
+    if kind[0] == "i":
+        info = np.iinfo(np.dtype(kind))
+        return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(kind)
+    return (rng.standard_normal(shape) * 10.0 ** rng.uniform(-3, 3)).astype(kind)
 
 
 def _real_mnist_test_files() -> list[Path]:
@@ -181,7 +212,7 @@ def check_one_hot(one_hot: Callable, hidden: bool = False) -> None:
                 ("the number of columns comes from the labels (labels.max() + 1): use num_classes, a batch need "
                  "not contain every class", lambda: _ref.one_hot(labels, 6)),
             ])
-    else:
+    elif c.fixed_hidden_cases:
         gen = seeded_rng(21)
         with c.test("labels as a list, int32 or uint8"):
             for labels in ([0, 9, 4], _np.array([7, 7, 2], dtype=_np.int32), _np.array([1, 0, 8], dtype=_np.uint8)):
@@ -210,6 +241,31 @@ def check_one_hot(one_hot: Callable, hidden: bool = False) -> None:
                             reason="class ids must be in [0, num_classes)",
                             hint="NumPy reads index -1 as the last column, so np.eye(C)[labels] or "
                                  "out[rows, labels] = 1 silently accept it: check labels >= 0 and raise ValueError")
+    if hidden:
+        for title, rng in c.random_cases("no sample of the last class, then a negative label"):
+            with c.test(title, random=True):
+                classes, n = int(rng.integers(3, 13)), int(rng.integers(2, 21))
+                labels = rng.integers(0, classes - 1, size=n).astype(rng.choice(["int64", "int32", "uint8"]))
+                labels[1] = (labels[0] + 1) % (classes - 1)  # at least two classes
+                got = c.call(labels, num_classes=classes, unmodified=("labels",))
+                c.expect_array(got, _ref.one_hot(labels, classes), bugs=[
+                    ("rows and columns are swapped: row i is sample i, with its 1 in column labels[i]",
+                     lambda: _ref.one_hot(labels, classes).T),
+                    ("the number of columns comes from the labels (labels.max() + 1): use num_classes, a batch need "
+                     "not contain every class", lambda: _ref.one_hot(labels, int(labels.max()) + 1)),
+                    ("whole columns are set: out[:, labels] = 1 sets every row's entry of each label's column; set "
+                     "one entry per row with out[np.arange(N), labels] = 1",
+                     lambda: _np.zeros((n, 1)) + _ref.one_hot(labels, classes).max(axis=0)),
+                ])
+                if not _np.issubdtype(got.dtype, _np.floating):
+                    raise c.problem(f"the result has dtype {got.dtype}, expected floats (float64): one-hot rows are "
+                                    "used as probabilities.", hint="np.zeros((N, num_classes)) is float64")
+                bad = labels.astype(_np.int64)
+                bad[int(rng.integers(0, n))] = -int(rng.integers(1, classes + 1))
+                c.expect_raises((ValueError, IndexError), bad, num_classes=classes,
+                                reason="class ids must be in [0, num_classes)",
+                                hint="NumPy reads index -1 as the last column, so np.eye(C)[labels] or "
+                                     "out[rows, labels] = 1 silently accept it: check labels >= 0 and raise ValueError")
     c.done()
 
 
@@ -237,7 +293,7 @@ def check_normalize(normalize: Callable, hidden: bool = False) -> None:
             images = seeded_rng(31).integers(0, 256, size=(3, 28, 28), dtype=np.uint8)
             got = c.call(images)
             c.expect_array(got, _ref.normalize(images), bugs=bugs(images))
-    else:
+    elif c.fixed_hidden_cases:
         gen = seeded_rng(32)
         with c.test("uint8 pixels become float32"):
             images = gen.integers(0, 256, size=(4, 784), dtype=np.uint8)
@@ -265,6 +321,28 @@ def check_normalize(normalize: Callable, hidden: bool = False) -> None:
         ):
             with c.test(title):
                 c.expect_raises(ValueError, images, reason="pixel values must be in [0, 255]",
+                                hint="check images.min() >= 0 and images.max() <= 255 and raise ValueError "
+                                     "with a message that says what was found")
+    if hidden:
+        for title, rng in c.random_cases("uint8 and float pixels, then values out of range"):
+            with c.test(title, random=True):
+                shape = random_shape(rng, low=2, high=9)
+                low, high = int(rng.integers(1, 60)), int(rng.integers(196, 255))  # not min-max scaled already
+                images = rng.integers(low, high, size=shape, endpoint=True).astype(_np.uint8)
+                images.reshape(-1)[:2] = (low, high)
+                c.expect_array(c.call(images, unmodified=("images",)), _ref.normalize(images), dtype=True,
+                               bugs=bugs(images) + [
+                                   ("images / 255 of uint8 gives float64: ask for float32, e.g. "
+                                    "images.astype(np.float32) / 255", lambda: images / 255)])
+                floats = rng.uniform(low, high, size=shape).astype(rng.choice(["float64", "float32"]))
+                c.expect_array(c.call(floats, unmodified=("images",)), _ref.normalize(floats), dtype=True,
+                               bugs=bugs(floats))
+                wrong = rng.uniform(0, 255, size=shape)
+                wrong.reshape(-1)[int(rng.integers(0, wrong.size))] = rng.choice([-1.0, 1.0]) * rng.uniform(1, 1e4) \
+                    + (255.0 if rng.integers(0, 2) else 0.0)
+                if 0 <= wrong.min() and wrong.max() <= 255:
+                    wrong.reshape(-1)[0] = -1.0
+                c.expect_raises(ValueError, wrong, reason="pixel values must be in [0, 255]",
                                 hint="check images.min() >= 0 and images.max() <= 255 and raise ValueError "
                                      "with a message that says what was found")
     c.done()
@@ -364,7 +442,7 @@ def check_iterate_minibatches(iterate_minibatches: Callable, hidden: bool = Fals
             x, y = _paired_data(50)
             batches = c.call(x, y, 8, shuffle=True, rng=0, consume=_take_batches(50))
             _expect_batches(c, batches, x, y, 8, in_order=False, require_shuffled=True)
-    else:
+    elif c.fixed_hidden_cases:
         take = _take_batches(200)
         with c.test("N a multiple of batch_size: no empty batch"):
             x, y = _paired_data(12)
@@ -410,4 +488,32 @@ def check_iterate_minibatches(iterate_minibatches: Callable, hidden: bool = Fals
             x, _ = _paired_data(6)
             c.expect_raises(ValueError, x, _np.arange(5), 2, consume=take,
                             reason="every image needs its label", hint="check len(x) == len(y) and raise ValueError")
+    if hidden:
+        seed_hint = ("shuffle with the rng argument only (rng = np.random.default_rng(rng), then "
+                     "rng.permutation(N)); np.random.shuffle/permutation use NumPy's global state, which no "
+                     "seed passed to your function controls")
+        for title, rng in c.random_cases("a short last batch, seeds, N a multiple of batch_size"):
+            with c.test(title, random=True):
+                batch_size = int(rng.integers(2, 17))
+                n = batch_size * int(rng.integers(max(1, 20 // batch_size + 1), 100 // batch_size + 1)) \
+                    + int(rng.integers(1, batch_size))
+                image_shape, one_hot = random_shape(rng, high=4), bool(rng.integers(0, 2))
+                x, y = _paired_data(n, image_shape=image_shape, one_hot_labels=one_hot)
+                take = _take_batches(n + 1)
+                seed, other = (int(v) for v in rng.choice(2**31, size=2, replace=False))
+                orders = [
+                    _expect_batches(c, c.call(x, y, batch_size, shuffle=True, rng=s, consume=take,
+                                              unmodified=("x", "y")), x, y, batch_size, in_order=False)
+                    for s in (seed, seed, other)
+                ]
+                if not _np.array_equal(orders[0], orders[1]):
+                    raise c.problem(f"two calls with rng={seed} gave different orders.",
+                                    labeled("expected", "the same seed gives the same order"), hint=seed_hint)
+                if _np.array_equal(orders[0], orders[2]):
+                    raise c.problem(f"rng={seed} and rng={other} gave the same order.",
+                                    labeled("expected", "different seeds give different orders"), hint=seed_hint)
+                n = batch_size * int(rng.integers(1, 8))
+                x, y = _paired_data(n, image_shape=image_shape, one_hot_labels=one_hot)
+                _expect_batches(c, c.call(x, y, batch_size, shuffle=False, consume=_take_batches(n + 1)), x, y,
+                                batch_size, in_order=True)
     c.done()

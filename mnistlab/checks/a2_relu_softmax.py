@@ -10,7 +10,7 @@ import numpy as np
 from mnistlab.tolerances import FLOAT32_ATOL, FLOAT32_RTOL
 from mnistlab.checks.references import NUMPY as _np, REFERENCE as _ref
 from mnistlab.checks.messages import STABLE_HINT
-from mnistlab.checks.runner import Check, seeded_rng
+from mnistlab.checks.runner import Check, random_shape, random_signed, seeded_rng, with_extremes
 
 
 #: The graded functions of this assignment, in notebook order: one autograder cell each.
@@ -40,7 +40,7 @@ def check_relu(relu: Callable, hidden: bool = False) -> None:
         with c.test("random (3, 5) input"):
             x = seeded_rng(41).standard_normal((3, 5)) * 3
             c.expect_array(c.call(x), _ref.relu(x), bugs=bugs(x))
-    else:
+    elif c.fixed_hidden_cases:
         gen = seeded_rng(42)
         with c.test("the input is not modified"):
             x = gen.standard_normal((4, 6))
@@ -54,6 +54,13 @@ def check_relu(relu: Callable, hidden: bool = False) -> None:
         with c.test("a large random batch"):
             x = gen.standard_normal((64, 100))
             c.expect_array(c.call(x), _ref.relu(x), bugs=bugs(x))
+    if hidden:
+        for title, rng in c.random_cases("float64 and float32, input not modified"):
+            with c.test(title, random=True):
+                x = random_signed(rng, random_shape(rng, min_size=2))
+                c.expect_array(c.call(x, unmodified=("x",)), _ref.relu(x), bugs=bugs(x))
+                x32 = x.astype(_np.float32)
+                c.expect_array(c.call(x32, unmodified=("x",)), _ref.relu(x32), dtype=True, bugs=bugs(x32))
     c.done()
 
 
@@ -80,7 +87,7 @@ def check_sigmoid(sigmoid: Callable, hidden: bool = False) -> None:
         with c.test("random (4, 3) input"):
             x = seeded_rng(51).standard_normal((4, 3)) * 4
             c.expect_array(c.call(x), _ref.sigmoid(x), bugs=bugs(x))
-    else:
+    elif c.fixed_hidden_cases:
         gen = seeded_rng(52)
         with c.test("large |x| without overflow warnings"):
             x = _np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0])
@@ -96,6 +103,14 @@ def check_sigmoid(sigmoid: Callable, hidden: bool = False) -> None:
         with c.test("random 3-D input"):
             x = gen.standard_normal((2, 3, 5)) * 5
             c.expect_array(c.call(x), _ref.sigmoid(x), bugs=bugs(x))
+    if hidden:
+        for title, rng in c.random_cases("large |x| of both signs, float64 and float32, no overflow warnings"):
+            with c.test(title, random=True):
+                x = with_extremes(rng, random_signed(rng, random_shape(rng, min_size=4)), 750.0, 1e4)
+                for value in (x, x.astype(_np.float32)):
+                    c.expect_array(c.call(value, unmodified=("x",)), _ref.sigmoid(value), dtype=True,
+                                   bugs=bugs(value), hint=stable_hint)
+                    c.expect_no_warnings(stable_hint)
     c.done()
 
 
@@ -152,6 +167,23 @@ def _no_keepdims(z, log: bool):
     return e / _np.sum(e, axis=1)
 
 
+def _spread_scores(rng: np.random.Generator) -> np.ndarray:
+    """Random scores, shape (N, C), N in 2..8, C in 3..10: rows thousands apart, and one entry thousands below its row.
+
+    The first row's scores exceed 1000 (exp overflows without the max-shift), the second row is
+    1000-5000 below it (it underflows to all zeros when the maximum of the whole array is
+    subtracted), and one entry is 1000-5000 below the rest of its row (its probability underflows
+    to 0, so np.log(softmax) gives -inf).
+    """
+    n, classes = int(rng.integers(2, 9)), int(rng.integers(3, 11))
+    offsets = rng.uniform(-1e4, 1e4, size=n)
+    offsets[0] = rng.uniform(1000.0, 1e4)
+    offsets[1] = offsets[0] - rng.uniform(1000.0, 5000.0)
+    z = rng.standard_normal((n, classes)) * rng.uniform(0.5, 5.0) + offsets[:, None]
+    z[rng.integers(0, n), rng.integers(0, classes)] -= rng.uniform(1000.0, 5000.0)
+    return z
+
+
 def _check_softmax_like(c: Check, ref, hidden: bool, log: bool) -> None:
     fname = "log_softmax" if log else "softmax"
 
@@ -171,7 +203,7 @@ def _check_softmax_like(c: Check, ref, hidden: bool, log: bool) -> None:
         with c.test("random scores (5, 10)"):
             z = seeded_rng(61 if log else 60).standard_normal((5, 10)) * 3
             expect(c.call(z), z, bugs=_softmax_bugs(z, -1, log))
-    else:
+    elif c.fixed_hidden_cases:
         gen = seeded_rng(63 if log else 62)
         with c.test("large scores (|z| up to 1e4) without overflow"):
             z = _np.array([[1000.0, 1001.0, 1002.0], [-1e4, 0.0, 1e4], [0.0, -1000.0, 1000.0]])
@@ -205,6 +237,17 @@ def _check_softmax_like(c: Check, ref, hidden: bool, log: bool) -> None:
         with c.test("the input is not modified"):
             z = gen.standard_normal((6, 10)) * 5
             expect(c.call(z, unmodified=("z",)), z)
+    if hidden:
+        for title, rng in c.random_cases("rows far apart and spread out, 3-D scores, axis=0"):
+            with c.test(title, random=True):
+                z = _spread_scores(rng)
+                expect(c.call(z, unmodified=("z",)), z, bugs=_softmax_bugs(z, -1, log), hint=unstable_hint)
+                c.expect_no_warnings(unstable_hint)
+                z3 = rng.standard_normal((int(rng.integers(2, 4)), *random_shape(rng, ndim=2, low=2))) * 3
+                expect(c.call(z3), z3, bugs=_softmax_bugs(z3, -1, log),
+                       hint="reduce over axis=axis (default -1) with keepdims=True, so any shape works")
+                zt = _spread_scores(rng).T
+                expect(c.call(zt, axis=0), zt, axis=0, bugs=_softmax_bugs(zt, 0, log), hint=unstable_hint)
 
 
 def check_softmax(softmax: Callable, hidden: bool = False) -> None:
@@ -261,7 +304,7 @@ def check_cross_entropy(cross_entropy: Callable, hidden: bool = False) -> None:
             c.expect_number(got, _ref.cross_entropy(logits, labels), what="the loss",
                             bugs=_cross_entropy_bugs(logits, onehot),
                             hint="labels of shape (N, C) are one-hot rows: the loss is -sum(labels * logp) / N")
-    else:
+    elif c.fixed_hidden_cases:
         gen = seeded_rng(72)
         stable = ("compute the loss from log_softmax(logits) (the log-sum-exp trick), not "
                   "-np.log(softmax(logits)): a probability that underflows to 0 gives log(0) = -inf")
@@ -294,4 +337,24 @@ def check_cross_entropy(cross_entropy: Callable, hidden: bool = False) -> None:
             onehot = _ref.one_hot(labels, 5)
             got = c.call(logits, onehot, unmodified=("logits", "labels"))
             c.expect_number(got, _ref.cross_entropy(logits, labels), what="the loss")
+    if hidden:
+        stable = ("compute the loss from log_softmax(logits) (the log-sum-exp trick), not "
+                  "-np.log(softmax(logits)): a probability that underflows to 0 gives log(0) = -inf")
+        for title, rng in c.random_cases("a confident wrong prediction, class ids and one-hot labels"):
+            with c.test(title, random=True):
+                n, classes = int(rng.integers(2, 13)), int(rng.integers(2, 11))
+                logits = rng.standard_normal((n, classes)) * rng.uniform(0.5, 5.0)
+                labels = rng.integers(0, classes, size=n).astype(rng.choice([_np.int32, _np.int64]))
+                labels[1] = (labels[0] + rng.integers(1, classes)) % classes  # not all one class
+                row = int(rng.integers(0, n))
+                wrong = (int(labels[row]) + int(rng.integers(1, classes))) % classes
+                logits[row, wrong] += rng.uniform(800.0, 5000.0)
+                expected = _ref.cross_entropy(logits, labels)
+                got = c.call(logits, labels, unmodified=("logits", "labels"))
+                c.expect_number(got, expected, what="the loss", bugs=_cross_entropy_bugs(logits, labels), hint=stable)
+                c.expect_no_warnings(stable)
+                onehot = _ref.one_hot(labels, classes)
+                got = c.call(logits, onehot, unmodified=("logits", "labels"))
+                c.expect_number(got, expected, what="the loss", bugs=_cross_entropy_bugs(logits, onehot),
+                                hint="labels of shape (N, C) are one-hot rows: the loss is -sum(labels * logp) / N")
     c.done()

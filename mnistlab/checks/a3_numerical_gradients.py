@@ -9,7 +9,7 @@ import numpy as np
 from mnistlab.tolerances import GRAD_REL_TOL, GRADING_RESTORE_ATOL
 from mnistlab.checks.references import NUMPY as _np, REFERENCE as _ref
 from mnistlab.checks.messages import labeled, describe, arrays_close, where_different
-from mnistlab.checks.runner import Check, seeded_rng
+from mnistlab.checks.runner import Check, random_shape, random_signed, seeded_rng
 
 
 #: The graded functions of this assignment, in notebook order: one autograder cell each.
@@ -92,7 +92,7 @@ def check_numerical_gradient(numerical_gradient: Callable, hidden: bool = False)
                                       "the array passed as x; its gradient is 2 coef w", "x": f"w = {describe(w0)}"})
             _expect_gradient(c, got, w0, 2 * coef * w0, closure=True)
             _expect_restored(c, w, w0)
-    else:
+    elif c.fixed_hidden_cases:
         gen = seeded_rng(82)
         with c.test("2-D and 3-D x"):
             for shape in ((3, 4), (2, 3, 2)):
@@ -134,6 +134,32 @@ def check_numerical_gradient(numerical_gradient: Callable, hidden: bool = False)
                                  "x": describe(x0)})
             _expect_gradient(c, got, x0, a.T @ (a @ x0))
             _expect_restored(c, x, x0)
+    if hidden:
+        for title, rng in c.random_cases("a 2-D or 3-D x that f reads itself, then a given step h"):
+            with c.test(title, random=True):
+                # |w| <= 1.2 and |a| >= 0.5 keep every entry of the gradient a cos(w) above 0.18: where it is
+                # near 0, a correct central difference has a large *relative* error (rounding in f / 2h).
+                w = rng.uniform(-1.2, 1.2, size=random_shape(rng, ndim=int(rng.integers(2, 4)), low=2, high=4))
+                w.reshape(-1)[0] = rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 1.2)  # forward differences show here
+                coef = rng.choice([-1.0, 1.0], size=w.shape) * rng.uniform(0.5, 2.0, size=w.shape)
+                w0 = w.copy()
+                got = c.call(lambda _: float(_np.sum(coef * _np.sin(w))), w, copy_args=False,
+                             labels={"f": "lambda _: np.sum(a * np.sin(w)), which ignores its argument and reads w, "
+                                          "the array passed as x; its gradient is a cos(w)", "x": f"w = {describe(w0)}"})
+                _expect_gradient(c, got, w0, coef * _np.cos(w0), closure=True)
+                _expect_restored(c, w, w0)
+                x = rng.uniform(-2, 2, size=random_shape(rng, ndim=1, low=2, high=6))
+                b, h = rng.uniform(0.5, 2.0, size=x.shape), float(rng.uniform(0.05, 0.3))
+                got = c.call(lambda v: float(_np.sum(b * v**3)), x, copy_args=False, h=h,
+                             labels={"f": "lambda x: np.sum(b * x ** 3)"})
+                want = b * (3 * x**2 + h**2)  # central differences of a cubic: exact up to the h^2 term
+                if not isinstance(got, _np.ndarray) or got.shape != x.shape or not arrays_close(got, want, 1e-7, 1e-9):
+                    raise c.problem(
+                        f"with h={h:.4g} the central difference of b x^3 is b (3 x^2 + h^2) exactly.",
+                        labeled("expected", describe(want)),
+                        labeled("got", describe(got)),
+                        hint="use the h argument (not a fixed 1e-5) in x + h, x - h and 2h",
+                    )
     c.done()
 
 
@@ -169,7 +195,7 @@ def check_rel_error(rel_error: Callable, hidden: bool = False) -> None:
                 got = c.call(a, b)
                 c.expect_number(got, _ref.rel_error(a, b), what="the relative error", bugs=bugs(a, b),
                                 hint="rel_error = max over entries of |a - b| / max(1e-8, |a| + |b|)")
-    else:
+    elif c.fixed_hidden_cases:
         gen = seeded_rng(93)
         for title, a, b in (
             ("both zero", _np.zeros(3), _np.zeros(3)),
@@ -194,4 +220,16 @@ def check_rel_error(rel_error: Callable, hidden: bool = False) -> None:
         with c.test("Python floats"):
             got = c.call(1.0, 1.5)
             c.expect_number(got, 0.2, what="the relative error", hint="np.asarray(a) accepts numbers too")
+    if hidden:
+        for title, rng in c.random_cases("negative entries, entries both zero, one scale"):
+            with c.test(title, random=True):
+                a = random_signed(rng, random_shape(rng, low=2, high=6, min_size=6))
+                b = a * (1 + rng.standard_normal(a.shape) * 10.0 ** rng.uniform(-6, -1))
+                spots = rng.choice(a.size, size=2, replace=False)
+                a.reshape(-1)[spots] = b.reshape(-1)[spots] = 0.0  # both zero: 0 / 0 without the floor
+                got = c.call(a, b, unmodified=("a", "b"))
+                c.expect_number(got, _ref.rel_error(a, b), what="the relative error", bugs=bugs(a, b),
+                                rtol=1e-6, atol=1e-15)
+                c.expect_no_warnings("0 / 0 gives nan: divide by np.maximum(1e-8, |a| + |b|), never by a sum "
+                                     "that can be 0")
     c.done()

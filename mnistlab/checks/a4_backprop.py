@@ -9,7 +9,7 @@ import numpy as np
 
 from mnistlab.checks.references import NUMPY as _np, REFERENCE as _ref
 from mnistlab.checks.messages import GradingFailure, Problem, labeled, describe, quiet_numpy, shorten, STABLE_HINT
-from mnistlab.checks.runner import Check, same_value, seeded_rng
+from mnistlab.checks.runner import Check, random_shape, random_signed, same_value, seeded_rng
 
 
 #: The graded functions of this assignment, in notebook order: one autograder cell each.
@@ -24,6 +24,13 @@ def _affine_data(gen, n, d_shape, h):
     w = gen.standard_normal((d, h)) / math.sqrt(d)
     b = gen.standard_normal(h)
     return x, w, b
+
+
+def _random_affine_data(rng: np.random.Generator):
+    """x of shape (N, d1, d2) (N 2-7, d1 and d2 2-5), w (d1 * d2, H) with H 2-7, and a bias of one random scale."""
+    x, w, b = _affine_data(rng, int(rng.integers(2, 8)), random_shape(rng, ndim=2, low=2, high=5),
+                           int(rng.integers(2, 8)))
+    return x, w, b * 10.0 ** rng.uniform(-1, 1)
 
 
 def check_affine_forward(affine_forward: Callable, hidden: bool = False) -> None:
@@ -55,7 +62,7 @@ def check_affine_forward(affine_forward: Callable, hidden: bool = False) -> None
             run(x, w, b)
         with c.test("random x (4, 5), w (5, 3)"):
             run(*_affine_data(seeded_rng(101), 4, (5,), 3))
-    else:
+    elif c.fixed_hidden_cases:
         gen = seeded_rng(102)
         with c.test("images (N, 4, 5) are flattened to rows of 20"):
             run(*_affine_data(gen, 3, (4, 5), 6))
@@ -69,6 +76,12 @@ def check_affine_forward(affine_forward: Callable, hidden: bool = False) -> None
             x, w, b = (a.astype(_np.float32) for a in _affine_data(gen, 3, (5,), 4))
             out = c.expect_tuple(c.call(x, w, b), 2, "(out, cache)")[0]
             c.expect_array(out, _ref.affine_forward(x, w, b)[0], what="out", dtype=True)
+    if hidden:
+        for title, rng in c.random_cases("images (N, d1, d2) flattened, the inputs not modified"):
+            with c.test(title, random=True):
+                x, w, b = _random_affine_data(rng)
+                c.call(x, w, b, unmodified=("x", "w", "b"))
+                run(x, w, b)
     c.done()
 
 
@@ -107,7 +120,7 @@ def check_affine_backward(affine_backward: Callable, hidden: bool = False) -> No
             gen = seeded_rng(111)
             x, w, b = _affine_data(gen, 4, (5,), 3)
             run(x, w, b, gen.standard_normal((4, 3)))
-    else:
+    elif c.fixed_hidden_cases:
         gen = seeded_rng(112)
         with c.test("images (N, 4, 5): dx has x's shape"):
             x, w, b = _affine_data(gen, 3, (4, 5), 6)
@@ -123,6 +136,13 @@ def check_affine_backward(affine_backward: Callable, hidden: bool = False) -> No
         with c.test("a larger random layer"):
             x, w, b = _affine_data(gen, 32, (50,), 20)
             run(x, w, b, gen.standard_normal((32, 20)))
+    if hidden:
+        for title, rng in c.random_cases("images (N, d1, d2): dx has x's shape, the inputs not modified"):
+            with c.test(title, random=True):
+                x, w, b = _random_affine_data(rng)
+                dout = random_signed(rng, (len(x), w.shape[1]))
+                c.call(dout, (x, w, b), unmodified=("dout", "cache"))
+                run(x, w, b, dout)
     c.done()
 
 
@@ -146,12 +166,16 @@ def check_relu_forward(relu_forward: Callable, hidden: bool = False) -> None:
             run(_np.array([[-1.0, 0.0, 2.0], [3.0, -4.0, 0.5]]))
         with c.test("random (4, 6) input"):
             run(seeded_rng(121).standard_normal((4, 6)))
-    else:
+    elif c.fixed_hidden_cases:
         gen = seeded_rng(122)
         with c.test("the input is not modified"):
             run(gen.standard_normal((5, 7)), unmodified=("x",))
         with c.test("float32 stays float32, any shape"):
             run(gen.standard_normal((2, 3, 4)).astype(_np.float32))
+    if hidden:
+        for title, rng in c.random_cases("any shape, the input not modified"):
+            with c.test(title, random=True):
+                run(random_signed(rng, random_shape(rng, min_size=2)), unmodified=("x",))
     c.done()
 
 
@@ -179,7 +203,7 @@ def check_relu_backward(relu_backward: Callable, hidden: bool = False) -> None:
         with c.test("random (4, 6)"):
             gen = seeded_rng(131)
             run(gen.standard_normal((4, 6)), gen.standard_normal((4, 6)))
-    else:
+    elif c.fixed_hidden_cases:
         gen = seeded_rng(132)
         with c.test("x exactly 0 gets gradient 0"):
             run(_np.array([[0.0, 1.0, -1.0, 0.0]]), _np.array([[5.0, 6.0, 7.0, 8.0]]))
@@ -187,6 +211,17 @@ def check_relu_backward(relu_backward: Callable, hidden: bool = False) -> None:
             run(gen.standard_normal((5, 7)), gen.standard_normal((5, 7)), unmodified=("dout", "cache"))
         with c.test("any shape"):
             run(gen.standard_normal((2, 3, 4)), gen.standard_normal((2, 3, 4)))
+    if hidden:
+        for title, rng in c.random_cases("entries of x exactly 0, the inputs not modified"):
+            with c.test(title, random=True):
+                shape = random_shape(rng, min_size=4)
+                x, dout = random_signed(rng, shape), random_signed(rng, shape)
+                order, k = rng.permutation(x.size), int(rng.integers(1, x.size // 2 + 1))
+                flat_x, flat_dout = x.reshape(-1), dout.reshape(-1)
+                flat_x[order[:k]] = 0.0
+                flat_x[order[k]], flat_x[order[k + 1]] = abs(flat_x[order[k]]), -abs(flat_x[order[k + 1]])
+                flat_dout[order[0]] = abs(flat_dout[order[0]]) + 1.0  # a gradient at x == 0, which must not pass
+                run(x, dout, unmodified=("dout", "cache"))
     c.done()
 
 
@@ -221,7 +256,7 @@ def check_softmax_cross_entropy(softmax_cross_entropy: Callable, hidden: bool = 
         with c.test("random scores (5, 4)"):
             gen = seeded_rng(141)
             run(gen.standard_normal((5, 4)) * 2, _np.array([0, 3, 1, 1, 2]))
-    else:
+    elif c.fixed_hidden_cases:
         gen = seeded_rng(142)
         stable = STABLE_HINT + " (loss and gradient both come from log_softmax / softmax of the shifted scores)"
         with c.test("large scores without overflow"):
@@ -240,6 +275,17 @@ def check_softmax_cross_entropy(softmax_cross_entropy: Callable, hidden: bool = 
             run((gen.standard_normal((8, 10)) * 3).astype(_np.float32), gen.integers(0, 10, size=8))
         with c.test("the inputs are not modified"):
             run(gen.standard_normal((6, 5)) * 3, gen.integers(0, 5, size=6), unmodified=("logits", "labels"))
+    if hidden:
+        stable = STABLE_HINT + " (loss and gradient both come from log_softmax / softmax of the shifted scores)"
+        for title, rng in c.random_cases("scores above 1000 in some rows, the inputs not modified"):
+            with c.test(title, random=True):
+                n, classes = int(rng.integers(2, 13)), int(rng.integers(2, 11))
+                logits = rng.standard_normal((n, classes)) * rng.uniform(0.5, 5.0)
+                logits[rng.choice(n, size=int(rng.integers(1, n + 1)), replace=False)] += rng.uniform(1000.0, 1e4)
+                labels = rng.integers(0, classes, size=n)
+                labels[1] = (labels[0] + rng.integers(1, classes)) % classes  # not all one class
+                run(logits, labels, unmodified=("logits", "labels"))
+                c.expect_no_warnings(stable)
     c.done()
 
 
@@ -350,7 +396,7 @@ def check_two_layer_net_loss(TwoLayerNet, hidden: bool = False) -> None:
             loss_and_grads(params, 0.0, x, y)
         with c.test("loss and gradients, reg = 0.1"):
             loss_and_grads(params, 0.1, x, y)
-    else:
+    elif c.fixed_hidden_cases:
         gen = seeded_rng(152)
         with c.test("a larger random net with dead hidden units, reg = 0.5"):
             params = _net_params(gen, 30, 16, 10, dead_units=True)
@@ -369,6 +415,18 @@ def check_two_layer_net_loss(TwoLayerNet, hidden: bool = False) -> None:
         with c.test("scores of a larger batch"):
             params = _net_params(gen, 30, 16, 10)
             scores(params, 0.0, gen.standard_normal((25, 30)))
+    if hidden:
+        for title, rng in c.random_cases("scores, then loss and gradients with dead hidden units and reg > 0"):
+            with c.test(title, random=True):
+                d, h, classes, n = (int(rng.integers(lo, hi)) for lo, hi in ((3, 13), (4, 11), (2, 7), (2, 11)))
+                params = _net_params(rng, d, h, classes, dead_units=True)
+                reg = float(rng.uniform(0.05, 1.0))
+                x = rng.standard_normal((n, d))
+                scores(params, reg, x)
+                net = loss_and_grads(params, reg, x, rng.integers(0, classes, size=n), unmodified=("x", "y"))
+                if not same_value(net.params, params):
+                    raise c.problem("net.loss changed the parameters in net.params.",
+                                    hint="loss only computes; updating the weights is the optimizer's job")
     c.done()
 
 

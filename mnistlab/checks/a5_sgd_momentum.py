@@ -12,7 +12,7 @@ import numpy as np
 from mnistlab import data as _data
 from mnistlab.checks.references import NUMPY as _np, REFERENCE as _ref
 from mnistlab.checks.messages import GradingFailure, labeled, describe, arrays_close, quiet_numpy, student_frames, shorten
-from mnistlab.checks.runner import Check, seeded_rng
+from mnistlab.checks.runner import Check, random_shape, random_signed, seeded_rng
 
 
 #: The graded functions of this assignment, in notebook order: one autograder cell each.
@@ -72,7 +72,7 @@ def check_sgd(sgd: Callable, hidden: bool = False) -> None:
             got = c.call(w, dw, None)
             _expect_update(c, got, w, w - 1e-2 * dw, bugs=bugs(w, dw, 1e-2),
                            hint="when config is None, start from {} and setdefault('learning_rate', 1e-2)")
-    else:
+    elif c.fixed_hidden_cases:
         gen = seeded_rng(161)
         with c.test("w and dw are not modified"):
             w, dw = gen.standard_normal((3, 4)), gen.standard_normal((3, 4))
@@ -89,6 +89,17 @@ def check_sgd(sgd: Callable, hidden: bool = False) -> None:
             if config.get("learning_rate") != 1e-2:
                 raise c.problem(f"the returned config is {describe(config)}; expected 'learning_rate': 0.01 in it.",
                                 hint="config.setdefault('learning_rate', 1e-2) records the default in config")
+    if hidden:
+        for title, rng in c.random_cases("a learning rate from config, then config=None; w and dw not modified"):
+            with c.test(title, random=True):
+                shape, lr = random_shape(rng), float(rng.uniform(0.02, 1.0))
+                w, dw = random_signed(rng, shape), random_signed(rng, shape)
+                got = c.call(w, dw, {"learning_rate": lr}, unmodified=("w", "dw"))
+                _expect_update(c, got, w, w - lr * dw, bugs=bugs(w, dw, lr))
+                w, dw = random_signed(rng, shape), random_signed(rng, shape)
+                got = c.call(w, dw, None, unmodified=("w", "dw"))
+                _expect_update(c, got, w, w - 1e-2 * dw, bugs=bugs(w, dw, 1e-2),
+                               hint="when config is None, start from {} and setdefault('learning_rate', 1e-2)")
     c.done()
 
 
@@ -143,7 +154,7 @@ def check_sgd_momentum(sgd_momentum: Callable, hidden: bool = False) -> None:
             config = {"learning_rate": 0.1, "momentum": 0.9}
             for _ in range(3):
                 w, config = step(w, gen.standard_normal((2, 3)), config)
-    else:
+    elif c.fixed_hidden_cases:
         gen = seeded_rng(172)
         with c.test("it continues from the velocity in config"):
             w, dw, v0 = gen.standard_normal(4), gen.standard_normal(4), gen.standard_normal(4)
@@ -169,6 +180,23 @@ def check_sgd_momentum(sgd_momentum: Callable, hidden: bool = False) -> None:
             c.expect_array(next_w, _ref.sgd_momentum(w, dw, {"learning_rate": 0.1, "momentum": 0.9})[0],
                            what="next_w", dtype=True,
                            hint="np.zeros(w.shape) is float64: start the velocity with np.zeros_like(w)")
+    if hidden:
+        for title, rng in c.random_cases("two parameters, steps taken in turn: float32 weights without a momentum "
+                                         "in config, float64 ones with a velocity"):
+            with c.test(title, random=True):
+                lr, mu = float(rng.uniform(0.01, 0.5)), float(rng.uniform(0.3, 0.95))
+                ws = {"W": random_signed(rng, random_shape(rng, ndim=2, low=2)).astype(_np.float32),
+                      "b": random_signed(rng, random_shape(rng, ndim=1, low=2))}
+                configs = {"W": {"learning_rate": lr},
+                           "b": {"learning_rate": lr, "momentum": mu, "velocity": random_signed(rng, ws["b"].shape)}}
+                for _ in range(2):
+                    for k in ws:
+                        dw = random_signed(rng, ws[k].shape).astype(ws[k].dtype)
+                        next_w, configs[k] = step(ws[k], dw, configs[k], unmodified=("w", "dw"))
+                        # step() checked the values; this checks that w's dtype is kept
+                        c.expect_array(next_w, next_w.astype(ws[k].dtype), what="next_w", dtype=True,
+                                       hint="np.zeros(w.shape) is float64: start the velocity with np.zeros_like(w)")
+                        ws[k] = next_w
     c.done()
 
 

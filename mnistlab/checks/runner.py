@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from mnistlab.tolerances import FLOAT32_ATOL, FLOAT32_RTOL, REF_ATOL, REF_RTOL
+from mnistlab.checks import hidden_draws
 from mnistlab.checks.references import NUMPY as _np
 from mnistlab.checks.messages import GradingFailure, Problem, labeled, fmt_number, describe, tolerances, arrays_close, where_different, quiet_numpy, student_frames, shorten, ERROR_HINTS
 
@@ -37,6 +38,8 @@ class Check:
         self.warnings: list[str] = []
         self._call_text = name
         self._input_lines: list[str] = []
+        self._test_title = ""
+        self._test_random = False
         if kind == "function" and not callable(fn):
             raise GradingFailure(
                 f"{name}: expected a function, got {describe(fn)} ({type(fn).__name__}).\n"
@@ -46,13 +49,29 @@ class Check:
     # -- running tests ---------------------------------------------------
 
     @contextlib.contextmanager
-    def test(self, title: str):
+    def test(self, title: str, *, random: bool = False):
+        """One named test; ``random`` marks a hidden case drawn from :func:`random_cases`."""
+        self._test_title, self._test_random = title, random
         try:
             yield
         except Problem as problem:
             lines = [f'{self.name}: {self.kind} test "{title}" failed.', *problem.lines]
             raise GradingFailure("\n".join(lines)) from None
         self.passed += 1
+
+    @property
+    def fixed_hidden_cases(self) -> bool:
+        """Whether the hidden check runs its fixed cases (always, except in the tests of the random cases)."""
+        return hidden_draws.fixed_cases_enabled()
+
+    def random_cases(self, title: str, count: int = hidden_draws.RANDOM_CASES):
+        """``(test title, Generator)`` for each random hidden case (the seed: :mod:`~mnistlab.checks.hidden_draws`).
+
+        Each case runs as ``with c.test(title, random=True):`` with the inputs it draws from its Generator.
+        """
+        rngs = hidden_draws.case_rngs(self.name, count)
+        return [(f"random draw {i} of {count}: {title}", rng) for i, rng in enumerate(rngs, 1)
+                if hidden_draws.case_enabled(i)]
 
     def done(self) -> None:
         print(f"{self.name}: {self.passed} {self.kind} tests passed")
@@ -83,6 +102,7 @@ class Check:
         """
         fn = self.fn if fn is None else fn
         self._describe_call(fn_name or self.name, args, kwargs, labels or {})
+        self._record(args, kwargs)
         if copy_args and not unmodified:
             args, kwargs = copy_data(args), copy_data(kwargs)
         names = list(self.params) + [f"arg{i}" for i in range(len(self.params), len(args))]
@@ -110,6 +130,12 @@ class Check:
                            "x[x < 0] = 0), or work on a copy"),
                 )
         return out
+
+    def _record(self, args, kwargs) -> None:
+        """Report a hidden call's inputs to the grader's draw log, when it keeps one."""
+        callback = hidden_draws.recorder()
+        if callback is not None and self.kind == "hidden":
+            callback(self.name, self._test_title, self._test_random, hidden_draws.inputs_digest(args, kwargs))
 
     def _raised(self, exc: Exception, error_hints) -> list[str]:
         text = shorten(exc)
@@ -246,6 +272,7 @@ class Check:
             exc_types = (exc_types,)
         expected = " or ".join(t.__name__ for t in exc_types)
         self._describe_call(self.name, args, kwargs, labels or {})
+        self._record(args, kwargs)
         caught: list[str] = []
         try:
             with quiet_numpy(caught):
@@ -323,3 +350,39 @@ def match_bug(got, bugs) -> str | None:
 
 def seeded_rng(seed: int) -> np.random.Generator:
     return _np.default_rng(seed)
+
+
+# ---------------------------------------------------------------------------
+# Inputs of the random hidden cases
+# ---------------------------------------------------------------------------
+
+
+def random_shape(rng: np.random.Generator, *, ndim: int | None = None, low: int = 1, high: int = 7,
+                 min_size: int = 1) -> tuple[int, ...]:
+    """A shape of ``ndim`` (1 to 3 if None) axes of ``low``..``high`` entries each, with at least ``min_size`` entries."""
+    ndim = int(rng.integers(1, 4)) if ndim is None else ndim
+    while True:
+        shape = tuple(int(n) for n in rng.integers(low, high + 1, size=ndim))
+        if math.prod(shape) >= min_size:
+            return shape
+
+
+def random_signed(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Float64 values of one random scale (1e-3 to 1e3), with at least one negative and one positive entry if size > 1."""
+    x = rng.standard_normal(shape) * 10.0 ** rng.uniform(-3, 3)
+    if x.size > 1:
+        flat = x.reshape(-1)
+        first, second = rng.choice(x.size, size=2, replace=False)
+        flat[first], flat[second] = -abs(flat[first]), abs(flat[second])
+    return x
+
+
+def with_extremes(rng: np.random.Generator, x: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``x`` with one to a quarter of its entries set to magnitudes in [low, high), at least one of each sign."""
+    out = x.copy().reshape(-1)
+    count = int(rng.integers(2, max(3, out.size // 4 + 1)))
+    where = rng.choice(out.size, size=min(count, out.size), replace=False)
+    signs = rng.choice([-1.0, 1.0], size=where.size)
+    signs[:2] = (-1.0, 1.0)
+    out[where] = signs * rng.uniform(low, high, size=where.size)
+    return out.reshape(x.shape)

@@ -12,6 +12,9 @@ Commands (``mnistlab COMMAND --help`` for the options):
 ``mnistlab similarity ASSIGNMENT``
     For instructors: the copy detection ``grade`` runs after grading, on its own
     (:mod:`mnistlab.grader.similarity`).
+``mnistlab secret``
+    For instructors: create the course secret the hidden tests' per-student inputs are derived from
+    (:mod:`mnistlab.grader.course_secret`); ``grade`` creates it on first use.
 ``mnistlab grade ASSIGNMENT``
     For instructors: a class's submissions (``submitted/<student>/<assignment>/``
     in the course folder, or LMS zip downloads with ``--zip``, through
@@ -125,6 +128,24 @@ def cmd_grade(args) -> int:
     return 1 if report.errors or report.flags else 0
 
 
+def cmd_secret(args) -> int:
+    from mnistlab.grader.course import find_course
+    from mnistlab.grader.course_secret import SecretError, ensure_secret, loose_permissions, secret_path
+
+    try:
+        course = find_course(args.course)
+        _, created = ensure_secret(course)
+    except (FileNotFoundError, SecretError) as exc:
+        print(f"mnistlab secret: error: {exc}", file=sys.stderr)
+        return 1
+    path = secret_path(course)
+    print(f"created the course secret {path}" if created else f"the course secret {path} exists (kept as it is)")
+    warning = loose_permissions(course)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
 @needs_extra("course")
 def cmd_export_grades(args) -> int:
     from mnistlab.grader.lms import RosterError, export_grades
@@ -182,7 +203,8 @@ def add_commands(subparsers) -> None:
         description="Autograde every submission of ASSIGNMENT (submitted/<student>/ASSIGNMENT/ in the course "
                     "folder, or the notebooks in LMS zip downloads given with --zip), generate each student's "
                     "feedback HTML (without hidden tests) and write the points of every graded function to "
-                    "grades/ASSIGNMENT.csv.",
+                    "grades/ASSIGNMENT.csv. The hidden tests draw each student's random inputs from the course "
+                    "secret, <course>/.mnistlab-secret, which the first run creates (see `mnistlab secret`).",
     )
     grade.add_argument("assignment", choices=list(GRADED), help="the assignment")
     _add_course_argument(grade)
@@ -208,6 +230,19 @@ def add_commands(subparsers) -> None:
                        help="instead of grading, merge the submissions graded in this copy of the course (a shard; "
                             "repeatable) into this course's gradebook, autograded/ and feedback/")
     grade.set_defaults(handler=cmd_grade)
+
+    secret = subparsers.add_parser(
+        "secret",
+        help="instructors: create the course secret the hidden tests draw each student's inputs from",
+        description="Create <course>/.mnistlab-secret (32 random bytes as hex, mode 0600) if the course has none; "
+                    "an existing secret is never replaced or printed. The hidden tests' random inputs are derived "
+                    "from it per student (HMAC-SHA256 of the assignment and student id), so no one can compute "
+                    "them in advance. `mnistlab grade` and nbgrader's autograde create it on first use, so this "
+                    "command is needed only to make it before copying the course (e.g. to shard grading). "
+                    "Keep it with gradebook.db: a new secret draws new inputs for everyone.",
+    )
+    _add_course_argument(secret)
+    secret.set_defaults(handler=cmd_secret)
 
     similarity = subparsers.add_parser(
         "similarity",

@@ -85,6 +85,7 @@ def _grade(course, config, assignment, students, zips, feedback, csv_path, jobs,
                 f"{', '.join(ungraded)}. Run their shards' tasks again (a shard resumes where it stopped) "
                 "and merge again.")
     else:
+        _course_secret(course, shard, log)
         todo = sorted(students or submitted_students(course, assignment))
         if shard:
             todo = [s for s in todo if in_shard(s, shard)]
@@ -136,6 +137,32 @@ def _grade(course, config, assignment, students, zips, feedback, csv_path, jobs,
         for reason in reasons:
             log(f"  - {reason}")
     return report
+
+
+def _course_secret(course, shard, log) -> None:
+    """Make sure the course secret exists (made here on first use, before any worker needs it) and is readable.
+
+    A shard never makes one: every machine must grade with the secret of the course it was copied
+    from, or the same student would get other hidden inputs on a regrade.
+    """
+    from mnistlab.grader.course_secret import SecretError, ensure_secret, loose_permissions, read_secret, secret_path
+
+    try:
+        if shard:
+            read_secret(course)
+            created = False
+        else:
+            _, created = ensure_secret(course)
+    except SecretError as exc:
+        hint = (" (with --shard the secret must come with the copy of the course: run `mnistlab secret` on the "
+                "machine that released the assignment before copying the course)") if shard else ""
+        raise RuntimeError(f"{exc}{hint}") from None
+    if created:
+        log(f"created the course secret {secret_path(course)}: the hidden tests draw each student's inputs "
+            "from it; keep it (back it up with gradebook.db), and never share it")
+    warning = loose_permissions(course)
+    if warning:
+        log(f"warning: {warning}")
 
 
 def _similarity(course, assignment, rows, log):

@@ -89,7 +89,9 @@ from pathlib import Path
 
 from mnistlab.grader import isolation_wire as _wire
 from mnistlab import checks
+from mnistlab.checks import hidden_draws
 from mnistlab.data import IDXFormatError
+from mnistlab.grader.course_secret import recording_draws
 from mnistlab.grader.isolation_endpoint import Endpoint
 from mnistlab.grader.processes import kill_tree
 from mnistlab.grader.sandbox import set_memory_limit
@@ -568,6 +570,8 @@ def recheck_notebook(
     training_timeout: float = 300.0,
     memory_mb: int = 3072,
     cell_timeout: float = 30.0,
+    hidden_seed: str | None = None,
+    student: str | None = None,
 ) -> dict[str, IsolatedVerdict]:
     """Re-check the graded functions of one submitted notebook in an isolated process.
 
@@ -577,6 +581,11 @@ def recheck_notebook(
     has ``function_timeout`` seconds (``training_timeout`` for the a5 training
     run); a function that times out, ends the process or exhausts its memory
     fails, and a new process (which re-runs the cells) checks the next one.
+
+    The hidden checks' random cases draw their inputs here, in the grading process, from
+    ``hidden_seed`` (the student's grading seed; None: fresh entropy); the child only ever sees the
+    inputs it is called with. ``student`` labels the lines of the test-only draw log
+    (:data:`mnistlab.grader.course_secret.DRAW_LOG_ENV`).
     """
     functions = checks.GRADED[assignment]
     try:
@@ -588,6 +597,8 @@ def recheck_notebook(
     verdicts: dict[str, IsolatedVerdict] = {}
     with contextlib.ExitStack() as stack:
         stack.enter_context(_one_blas_thread())
+        stack.enter_context(hidden_draws.grading_seed(hidden_seed))
+        stack.enter_context(recording_draws(assignment, student))
         stack.callback(run.close)
         for function in functions:
             timeout = training_timeout if function == "training_run" else function_timeout

@@ -87,6 +87,10 @@ def _error(ename: str, evalue: str, *explanation: str) -> NotebookNode:
     )
 
 
+#: An error output as the kernel would send it (public: the re-check on nbgrader's path writes one too).
+error_output = _error
+
+
 def _seconds(value) -> str:
     return f"{value:g}" if isinstance(value, (int, float)) else str(value)
 

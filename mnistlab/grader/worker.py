@@ -41,7 +41,8 @@ import time
 import traceback
 from pathlib import Path
 
-from mnistlab.checks import GRADED, grade_id
+from mnistlab.checks import GRADED, grade_id, hidden_draws
+from mnistlab.grader.course_secret import grading_seed, read_secret
 from mnistlab.grader.course import course_api, environment, load_course_config, tools_env
 from mnistlab.grader.feedback import strip_ansi
 from mnistlab.grader.selfcheck import cell_failure_message
@@ -109,14 +110,19 @@ def _copy_submission(src: Path, dest: Path, notebook, assignment: str) -> None:
 
 
 def _private_config(course: Path, private: Path):
+    from mnistlab.grader.robust_execute import AUTOGRADE_PREPROCESSORS
+
     config, env = load_course_config(course)
+    # The course's configuration guards nbgrader's own autograde (mnistlab.grader.nbgrader_path); here
+    # this worker does the guarding and the re-check itself.
+    config.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
     config.CourseDirectory.root = str(private)
     config.CourseDirectory.db_url = f"sqlite:///{private / 'gradebook.db'}"
     return config, env
 
 
-def _kernel_environment(private: Path, course: Path, student: str, assignment: str) -> dict:
-    """IPYTHONDIR with the sandbox's start-up file, a private TMPDIR, one BLAS thread."""
+def _kernel_environment(private: Path, course: Path, student: str, assignment: str, hidden_seed: str) -> dict:
+    """IPYTHONDIR with the sandbox's start-up file, a private TMPDIR, one BLAS thread, the student's grading seed."""
     from mnistlab.grader import sandbox
 
     workdir = private / "autograded" / student / assignment
@@ -135,8 +141,9 @@ def _kernel_environment(private: Path, course: Path, student: str, assignment: s
     )
     # Matplotlib writes its font cache on first import; elsewhere than a writable folder that fails
     # with a warning on stderr, which nbgrader would count against the cell.
+    # The hidden checks' random cases draw from the grading seed (never the course secret itself).
     return {**KERNEL_ENV, "IPYTHONDIR": str(ipython), "TMPDIR": str(tmp), "MPLBACKEND": "Agg",
-            "MPLCONFIGDIR": str(tmp)}
+            "MPLCONFIGDIR": str(tmp), hidden_draws.SEED_ENV: hidden_seed}
 
 
 def _read_guard_report(path: Path) -> list[str]:
@@ -308,7 +315,8 @@ def grade_submission(course, assignment: str, student: str, template_db, private
     result = _empty_result(student, assignment)
     result.update(digest=submission_digest(src), notes=list(checked.notes))
     config, config_env = _private_config(course, private)
-    kernel_env = _kernel_environment(private, course, student, assignment)
+    hidden_seed = grading_seed(read_secret(course), assignment, student)
+    kernel_env = _kernel_environment(private, course, student, assignment, hidden_seed)
 
     # In the kernel: nbgrader's autograde (locked cells restored, test cells run).
     t = time.perf_counter()
@@ -346,6 +354,8 @@ def grade_submission(course, assignment: str, student: str, template_db, private
                 training_timeout=TRAINING_RUN_TIMEOUT,
                 memory_mb=MEMORY_LIMIT_MB,
                 cell_timeout=CELL_TIMEOUT,
+                hidden_seed=hidden_seed,
+                student=student,
             )
         except Exception as exc:  # a bug of ours must not cost the student: flag, keep the kernel's verdict at 0
             result["flags"].append(f"the isolated re-check failed to run ({type(exc).__name__}: {exc}); "
