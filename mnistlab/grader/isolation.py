@@ -88,6 +88,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mnistlab.grader import isolation_wire as _wire
+from mnistlab.grader import os_sandbox
 from mnistlab import checks
 from mnistlab.data import IDXFormatError
 from mnistlab.grader.isolation_endpoint import Endpoint
@@ -102,6 +103,9 @@ CHILD_SCRIPT = Path(__file__).resolve().parent / "isolated_child.py"
 #: The whole mnistlab package (its reference source included) is hidden from the child.
 PACKAGE_DIR = CHILD_SCRIPT.parents[1]
 SANDBOX_FILE = CHILD_SCRIPT.parent / "sandbox.py"
+#: All the child reads of the package (in the OS sandbox, the rest does not exist there).
+CHILD_FILES = [str(CHILD_SCRIPT.parent / f"{name}.py") for name in
+               ("isolated_child", "isolation_wire", "isolation_endpoint", "sandbox")]
 FSIZE_LIMIT = 64 << 20
 #: Shared memory per direction for the arrays of one message (larger messages go through the pipe).
 SHM_BYTES = 32 << 20
@@ -236,14 +240,26 @@ class _Child:
             "MKL_NUM_THREADS": "1",
         }
         self.stderr_path = Path(self.tmp) / "stderr.txt"  # capped by RLIMIT_FSIZE; read when the child dies
+        hidden = [str(Path(d).resolve()) for d in hidden_dirs] + [str(PACKAGE_DIR)]
+        command = [sys.executable, "-I", str(CHILD_SCRIPT), str(to_child_r), str(from_child_w),
+                   *[str(fd) for fd in shm_fds]]
+        writable, limits = [self.tmp], _limits(memory_mb)
+        if os_sandbox.unavailable_reason() is None:
+            # Its own network, nothing of the course, not even the package's reference source: only the
+            # four scripts it runs, and this folder read-only (the checks' input files are written here).
+            confinement = os_sandbox.Confinement(hidden=hidden, readable=[self.tmp, *CHILD_FILES], package=False,
+                                                 memory_mb=memory_mb)
+            command = os_sandbox.bwrap_command(command, confinement)
+            # For the guard, the read-only folder stays "writable" (which makes it readable inside a hidden
+            # one); the OS refuses every write to it. prlimit sets the limits inside.
+            writable, limits = [os_sandbox.WRITABLE, self.tmp], None
         try:
             with open(self.stderr_path, "wb") as stderr:
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-I", str(CHILD_SCRIPT), str(to_child_r), str(from_child_w),
-                     *[str(fd) for fd in shm_fds]],
+                    command,
                     cwd=self.tmp, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
                     pass_fds=(to_child_r, from_child_w, *shm_fds), start_new_session=True,
-                    preexec_fn=_limits(memory_mb), close_fds=True,
+                    preexec_fn=limits, close_fds=True,
                 )
             shm = {}
             if shm_fds:
@@ -258,10 +274,9 @@ class _Child:
         self.ep.on_flags = on_flags
         self.ep.traceback_hook = frames.traceback
         self.alive = True
-        hidden = [str(Path(d).resolve()) for d in hidden_dirs] + [str(PACKAGE_DIR)]
         try:
             self.control("init", _STARTUP_TIMEOUT, sandbox=str(SANDBOX_FILE),
-                         writable=[self.tmp], hidden=hidden)
+                         writable=writable, hidden=hidden)
         except BaseException as exc:
             text = self.exit_text() if isinstance(exc, _wire.Lost) else f"{type(exc).__name__}: {exc}"
             last = self.last_error_line()

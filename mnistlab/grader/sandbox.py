@@ -681,6 +681,9 @@ def _mnistlab_guard(config):
         if config["memory_mb"]:
             sandbox.set_memory_limit(config["memory_mb"])
         sandbox.install_guard(writable=config["writable"], hidden=config["hidden"], on_violation=record)
+        # The grader checks for this line: a kernel that never ran this file (IPython ignores an
+        # IPYTHONDIR it cannot write) would otherwise run unguarded without anyone noticing.
+        os.write(fd, b'{{"time": %.3f, "pid": %d, "armed": true}}\\n' % (time.time(), os.getpid()))
     except BaseException as exc:  # never run a submission unguarded
         sys.stderr.write("mnistlab grading: could not install the guard: %r\\n" % (exc,))
         sys.stderr.flush()
