@@ -35,11 +35,15 @@ $(STAMP): requirements.lock pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# Debian's headless Chromium for the browser test of the rendered book (root on CI and here).
+# Debian's headless Chromium for the browser test of the rendered book, and bubblewrap, the sandbox of
+# the grading kernels (mnistlab.grader.os_sandbox; root on CI and here).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the browser test"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  echo "installing Debian's bubblewrap, the sandbox of the grading kernels"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; }
 
 data: install
 	$(BIN)/mnistlab data fetch --no-progress

@@ -11,8 +11,8 @@ student's function is a remote call; the check's comparisons run here, with this
 process's NumPy and builtins.
 
 The child
-    ``[sys.executable, "-I", isolated_child.py, <fd>, <fd>]`` in a fresh empty
-    temporary directory, with a minimal environment, stdin/stdout/stderr on
+    ``[sys.executable, "-I", isolated_child.py, <fd>, <fd>]`` (in the OS sandbox, see
+    below) in a fresh empty temporary directory, with a minimal environment, stdin/stdout/stderr on
     /dev/null, its own session, ``RLIMIT_AS`` = ``memory_mb``, ``RLIMIT_FSIZE``
     64 MB and no core files. ``mnistlab/grader/sandbox.py`` is loaded by file path in
     the child (which does not start without it); its ``install_guard`` hides
@@ -54,16 +54,24 @@ Cost
     among them) takes about 4 s instead of about 1 s in-process. During a re-check
     this process's OpenBLAS runs on one thread (:func:`_one_blas_thread`).
 
+The operating-system sandbox
+    Where it is available (:func:`mnistlab.grader.os_sandbox.unavailable_reason`),
+    the child runs inside ``bwrap`` (:func:`mnistlab.grader.os_sandbox.bwrap_command`):
+    no network, no other process, the system and Python read-only, of the package
+    only its four script files (:data:`CHILD_FILES`; the reference source does not
+    exist there), this side's temporary folder read-only (the checks' input files),
+    and a tmpfs of 100 MB / 10,000 files as its only writable place; the resource
+    limits are set inside by ``prlimit``. The guard stays as a second layer.
+
 What a hostile child can still do
-    The child runs as the same user as the grader. The verdict cannot be forged
-    (only values cross, and the checks run here), but without an operating-system
-    sandbox the child can: use the network; read any file the user can read
-    outside the hidden folders; use CPU until the timeouts and memory up to
-    ``memory_mb``; forge or suppress its own flags; and, with the skills the
-    guard's docstring describes (raw memory through ctypes parts loaded before the
-    guard), switch the guard off and then signal or ptrace the grader or read the
-    hidden folders. Run grading as an unprivileged user, in a container without
-    network, for more.
+    The verdict cannot be forged (only values cross, and the checks run here). The
+    child can use CPU until the timeouts and memory up to ``memory_mb``, forge or
+    suppress its own flags, and, with the skills the guard's docstring describes,
+    switch the guard off: then, in the OS sandbox, it still sees only what is
+    listed above. Without the OS sandbox (rows flagged "graded without OS
+    sandbox") it can use the network, read any file the user can read outside the
+    hidden folders and, with the guard off, signal or ptrace the grader or read
+    the hidden folders.
 """
 
 from __future__ import annotations

@@ -236,8 +236,10 @@ def bwrap_command(command: list[str], c: Confinement, *, info_fd: int | None = N
     from mnistlab.fetch import default_data_dir
 
     data = os.path.realpath(default_data_dir())
+    env = dict(env or {})
     if os.path.isdir(data):
         extra.append(data)
+        env.setdefault("MNISTLAB_DATA", data)  # HOME differs inside: say where the files are
     for path in sorted(set(extra)):
         if not any(_inside(path, b) for b in bound):
             args += ["--ro-bind", path, path]
@@ -255,7 +257,7 @@ def bwrap_command(command: list[str], c: Confinement, *, info_fd: int | None = N
     if c.ipython_dir:
         args += ["--ro-bind", os.path.realpath(c.ipython_dir), _IPYTHON, "--setenv", "IPYTHONDIR", IPYTHONDIR]
     path = os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"])
-    for key, value in {"HOME": HOME, "TMPDIR": TMPDIR, "MPLCONFIGDIR": TMPDIR, "PATH": path, **(env or {})}.items():
+    for key, value in {"HOME": HOME, "TMPDIR": TMPDIR, "MPLCONFIGDIR": TMPDIR, "PATH": path, **env}.items():
         args += ["--setenv", key, str(value)]
     args += ["--remount-ro", "/", "--remount-ro", "/dev"]
     setup = ["sh", "-c", _SETUP, "mnistlab-sandbox", str(int(c.disk_mb)), str(int(c.files) + _RESERVED_INODES),

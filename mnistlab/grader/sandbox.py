@@ -42,6 +42,11 @@ An audit hook is not an operating-system sandbox. What still gets through:
 - network access, CPU time (use the cell timeout) and disk space inside the
   writable folders are not limited; a process running as root is not confined
   (run grading as an ordinary user).
+
+That is why the grader runs the kernel and the re-check child inside an
+operating-system sandbox as well (:mod:`mnistlab.grader.os_sandbox`: bubblewrap,
+no network, nothing of the course, a quota on what is written, resource limits);
+this guard is the second layer.
 """
 
 from __future__ import annotations

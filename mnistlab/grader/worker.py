@@ -9,9 +9,12 @@ For one student's submission, :func:`grade_submission`:
    misnamed or foreign notebook gets a flagged zero row with the reason;
 2. runs nbgrader's autograde on it in a *private* course folder (a copy of the
    gradebook without anyone's submissions, and this one submission), with the
-   kernel guarded by :mod:`mnistlab.grader.sandbox` (it can write only inside its own
-   folder and read nothing of the course) and bounded by the course's cell
-   timeouts and a memory limit;
+   kernel in the operating-system sandbox of :mod:`mnistlab.grader.os_sandbox`
+   (no network, nothing of the course, at most 100 MB and 10,000 files written,
+   resource limits) and guarded inside by :mod:`mnistlab.grader.sandbox`, bounded
+   by the course's cell timeouts (:func:`confine_kernels`); only the submitted
+   files and the notebook are kept in ``autograded/`` (:func:`only_submitted_files`);
+   without the OS sandbox every row is flagged "graded without OS sandbox";
 3. re-checks every graded function in a fresh, isolated process
    (:mod:`mnistlab.grader.isolation`), where the comparison runs in this process,
    out of reach of the student's code;
@@ -112,8 +115,11 @@ def _private_config(course: Path, private: Path):
     return config, env
 
 
-def _kernel_environment(private: Path, course: Path, student: str, assignment: str, config) -> dict:
-    """Confine the kernels of ``config`` (the private course's): the OS sandbox, the guard's start-up file.
+def confine_kernels(private: Path, course: Path, student: str, assignment: str, config) -> dict:
+    """Confine the kernels of ``config`` (a private course's): the OS sandbox, the guard's start-up file.
+
+    The one place a grading kernel's confinement is decided: nbgrader's own
+    autograde path can call it with its own ``config`` too.
 
     Returns the kernel's environment: IPYTHONDIR with the guard's start-up file, a
     private TMPDIR, one BLAS thread. ``config`` gets the sandboxed kernel manager
@@ -354,7 +360,7 @@ def grade_submission(course, assignment: str, student: str, template_db, private
     result = _empty_result(student, assignment)
     result.update(digest=submission_digest(src), notes=list(checked.notes))
     config, config_env = _private_config(course, private)
-    kernel_env = _kernel_environment(private, course, student, assignment, config)
+    kernel_env = confine_kernels(private, course, student, assignment, config)
 
     # In the kernel: nbgrader's autograde (locked cells restored, test cells run).
     t = time.perf_counter()
