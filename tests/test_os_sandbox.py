@@ -23,13 +23,11 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from assignment_bugs import harness as h
-from mnistlab import cli
 from mnistlab.checks import GRADED, grade_id
 from mnistlab.grader import os_sandbox
 from mnistlab.grader.settings import DISK_LIMIT_MB, FILE_LIMIT, OPEN_FILES_LIMIT
@@ -99,6 +97,10 @@ class DiskPeak:
         return self.peak
 
 
+def solution_cell(nb, function: str):
+    return next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == function)
+
+
 def attacks(port: int) -> dict[str, tuple[str, str]]:
     """student -> (the solution cell the attack follows, the attack's code)."""
     return {
@@ -129,24 +131,18 @@ def graded(tmp_path_factory):
     h.submit(course, A, "solution", h.student_notebook(course, A))
     for student, (function, code) in attacks(listener.port).items():
         nb = h.student_notebook(course, A)
-        cell = next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == function)
+        cell = solution_cell(nb, function)
         cell.source = cell.source + "\n\n" + code
         h.submit(course, A, student, nb)
     disk = DiskPeak(course.root)
-    os.environ["MNISTLAB_CELL_TIMEOUT"] = "20"
     try:
-        start = time.perf_counter()
-        status = cli.main(["grade", A, "--course", str(course.root), "--jobs", "2", "--no-progress"])
-        seconds = time.perf_counter() - start
+        run = h.grade_with_command(course, A, cell_timeout=20)
     finally:
-        del os.environ["MNISTLAB_CELL_TIMEOUT"]
         peak = disk.close()
         listener.close()
-    print(f"\nsandboxed class graded in {seconds:.1f} s (exit {status}); peak extra disk {peak / 2**20:.0f} MiB")
-    with open(course.root / "grades" / f"{A}.csv", newline="") as f:
-        rows = {r["student_id"]: r for r in csv.DictReader(f)}
-    results = {p.stem: json.loads(p.read_text())
-               for p in (course.root / ".mnistlab-grading" / A / "results").glob("*.json")}
+    print(f"\nsandboxed class graded in {run['seconds']:.1f} s (exit {run['status']}); "
+          f"peak extra disk {peak / 2**20:.0f} MiB")
+    rows, results = run["rows"], run["results"]
     return course, rows, results, peak, listener
 
 
@@ -158,7 +154,7 @@ def points(course, student) -> dict:
 def cell_errors(course, student, function) -> str:
     """The error output (traceback lines) of a solution cell in the autograded notebook."""
     nb = h.autograded_notebook(course, A, student)
-    cell = next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == function)
+    cell = solution_cell(nb, function)
     return "\n".join("\n".join(o.get("traceback", [])) for o in cell.outputs if o.get("output_type") == "error")
 
 
@@ -217,7 +213,7 @@ def test_the_listener_receives_nothing_from_kernel_or_recheck(graded):
     course, _, _, _, listener = graded
     assert listener.connections == 0 and listener.received == b""
     nb = h.autograded_notebook(course, A, "network")
-    cell = next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "relu")
+    cell = solution_cell(nb, "relu")
     printed = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
     assert "no network: [Errno 111] Connection refused" in printed, printed
 
@@ -334,7 +330,7 @@ def test_without_the_os_sandbox_grading_works_warns_once_and_flags_every_row(tmp
     course = h.make_course(tmp_path / "course")
     for student in ("alice", "bob"):
         nb = h.student_notebook(course, A)
-        cell = next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "relu")
+        cell = solution_cell(nb, "relu")
         cell.source += "\n\nopen('written.txt', 'w').write('x' * 1000)\n"
         h.submit(course, A, student, nb)
     env = {**os.environ, os_sandbox.SWITCH: "off", "MNISTLAB_CELL_TIMEOUT": "20",
