@@ -92,7 +92,7 @@ FAST_TESTS := tests/test_data.py tests/test_fetch.py tests/test_functional.py te
 	tests/test_layers.py tests/test_model.py tests/test_optim.py tests/test_train.py \
 	tests/test_metrics_plots.py tests/test_bench.py tests/test_cli.py tests/test_layout.py \
 	tests/test_grading.py tests/test_assignment_sources.py tests/test_grading_pool.py \
-	tests/test_item_analysis.py tests/test_lms.py tests/test_similarity.py
+	tests/test_item_analysis.py tests/test_lms.py tests/test_similarity.py tests/test_os_sandbox_parts.py
 check: install
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not slow" $(FAST_TESTS)
