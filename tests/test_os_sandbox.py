@@ -30,7 +30,7 @@ import pytest
 from assignment_bugs import harness as h
 from mnistlab.checks import GRADED, grade_id
 from mnistlab.grader import os_sandbox
-from mnistlab.grader.settings import DISK_LIMIT_MB, FILE_LIMIT, OPEN_FILES_LIMIT
+from mnistlab.grader.settings import DISK_LIMIT_MB, FILE_LIMIT, OPEN_FILES_LIMIT, PROCESS_LIMIT
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")]
 
@@ -236,6 +236,16 @@ for name, path in FOLDERS.items():
         seen[name] = 'listed %s' % sorted(os.listdir(path))
     except OSError as exc:
         seen[name] = type(exc).__name__
+forks = 0
+try:
+    for _ in range(FORKS):
+        if os.fork() == 0:
+            import time
+            time.sleep(3)
+            os._exit(0)
+        forks += 1
+except OSError as exc:
+    seen['fork'] = '%s after %d' % (type(exc).__name__, forks)
 try:
     socket.create_connection(('127.0.0.1', PORT), timeout=2).sendall(b'leak')
     seen['network'] = 'sent'
@@ -267,7 +277,8 @@ def test_without_the_guard_the_os_sandbox_still_hides_the_course(tmp_path):
 
     A plain kernel (the control) reads the gradebook, the sources and another student's
     submission and reaches the listener; the sandboxed one, whose guard is not installed
-    (what a student who switched it off through ctypes would have), reaches none of them.
+    (what a student who switched it off through ctypes would have), reaches none of them,
+    and its fork bomb stops below the process limit.
     """
     from jupyter_client.manager import AsyncKernelManager
     from traitlets.config import Config
@@ -294,6 +305,7 @@ def test_without_the_guard_the_os_sandbox_still_hides_the_course(tmp_path):
                "home": str(next(p for p in sorted(Path.home().iterdir()) if p.is_file()))}
     folders = {"submitted": str(course.root / "submitted"), "private folders": str(tmp_path / "private")}
     code = f"TARGETS = {targets!r}\nFOLDERS = {folders!r}\nPORT = {listener.port}\n" + PROBE
+    fork_bomb = "FORKS = 300\n"  # in the sandbox only: the plain kernel would really start them
     # No start-up file, no guard: for the plain kernel (no IPYTHONDIR) and the sandboxed one (no copy of it).
     kernel_env = {k: v for k, v in env.items() if k != "IPYTHONDIR"}
     config.SandboxedKernelManager.confinement = {
@@ -302,9 +314,9 @@ def test_without_the_guard_the_os_sandbox_still_hides_the_course(tmp_path):
         saved = dict(os.environ)
         os.environ.update(kernel_env)
         try:
-            plain = asyncio.run(_run_in_kernel(AsyncKernelManager(), code, str(workdir)))
+            plain = asyncio.run(_run_in_kernel(AsyncKernelManager(), "FORKS = 0\n" + code, str(workdir)))
             sandboxed = asyncio.run(_run_in_kernel(
-                os_sandbox.SandboxedKernelManager(config=config), code, str(workdir)))
+                os_sandbox.SandboxedKernelManager(config=config), fork_bomb + code, str(workdir)))
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -318,6 +330,10 @@ def test_without_the_guard_the_os_sandbox_still_hides_the_course(tmp_path):
     assert plain["private folders"] == "listed ['me', 'other']", plain
     assert sandboxed["private folders"] == "listed ['me']", sandboxed  # only the way to its own start-up files
     assert sandboxed["network"] == "ConnectionRefusedError", sandboxed
+    # RLIMIT_NPROC, or (as root, whom Linux exempts from it) a pids cgroup: the kernel's threads count too.
+    assert sandboxed.get("fork", "").startswith("BlockingIOError after "), sandboxed
+    assert int(sandboxed["fork"].split()[-1]) < PROCESS_LIMIT, sandboxed
+    print(f"\nguard off, in the sandbox: {sandboxed}")
     assert listener.connections == 1 and listener.received == b"leak"  # the control's, and only it
 
 

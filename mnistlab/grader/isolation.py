@@ -251,7 +251,7 @@ class _Child:
         hidden = [str(Path(d).resolve()) for d in hidden_dirs] + [str(PACKAGE_DIR)]
         command = [sys.executable, "-I", str(CHILD_SCRIPT), str(to_child_r), str(from_child_w),
                    *[str(fd) for fd in shm_fds]]
-        writable, limits = [self.tmp], _limits(memory_mb)
+        writable, limits, self.cgroup = [self.tmp], _limits(memory_mb), None
         if os_sandbox.unavailable_reason() is None:
             # Its own network, nothing of the course, not even the package's reference source: only the
             # four scripts it runs, and this folder read-only (the checks' input files are written here).
@@ -260,7 +260,8 @@ class _Child:
             command = os_sandbox.bwrap_command(command, confinement)
             # For the guard, the read-only folder stays "writable" (which makes it readable inside a hidden
             # one); the OS refuses every write to it. prlimit sets the limits inside.
-            writable, limits = [os_sandbox.WRITABLE, self.tmp], None
+            self.cgroup = os_sandbox.PidsCgroup(confinement.processes)
+            writable, limits = [os_sandbox.WRITABLE, self.tmp], os_sandbox.launch_hook(self.cgroup)
         try:
             with open(self.stderr_path, "wb") as stderr:
                 self.proc = subprocess.Popen(
@@ -335,6 +336,8 @@ class _Child:
                     with contextlib.suppress(Exception):
                         region.close()
             shutil.rmtree(self.tmp, ignore_errors=True)
+            if self.cgroup is not None:
+                self.cgroup.remove()
 
 
 def _shared_memory(size: int) -> tuple:

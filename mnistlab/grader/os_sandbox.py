@@ -31,7 +31,9 @@ What a sandboxed process sees (:func:`bwrap_command`)
     seconds, file size, no core files) before it executes the real command.
     ``RLIMIT_NPROC`` is set there, after the user namespace exists, because Linux
     also counts it against the namespace creator's limit for all of the user's
-    processes; Linux does not enforce it for root (grade as an ordinary user).
+    processes. Linux does not enforce it for root: where a ``pids`` cgroup can be
+    made (:class:`PidsCgroup`: cgroup v2 delegated, or v1 as in a root container),
+    the sandbox's whole tree also runs in one with ``pids.max`` = ``processes``.
 
 The kernel (:class:`SandboxedKernelManager`)
     nbclient's ``kernel_manager_class`` (nbgrader's ``Execute`` is an nbclient
@@ -52,6 +54,7 @@ Where the OS refuses (:func:`unavailable_reason`)
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -71,7 +74,7 @@ from mnistlab.grader.settings import (
     CPU_SECONDS_LIMIT, DISK_LIMIT_MB, FILE_LIMIT, MEMORY_LIMIT_MB, OPEN_FILES_LIMIT, PROCESS_LIMIT,
 )
 
-__all__ = ["Confinement", "SandboxedKernelManager", "bwrap_command", "unavailable_reason", "warn_once",
+__all__ = ["Confinement", "SandboxedKernelManager", "PidsCgroup", "bwrap_command", "unavailable_reason", "warn_once",
            "NO_SANDBOX_FLAG", "WRITABLE", "WORKDIR"]
 
 #: The writable ``tmpfs`` inside the sandbox, and what lives in it.
@@ -290,6 +293,83 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+class PidsCgroup:
+    """A cgroup of its own with ``pids.max`` for one sandboxed process tree, where this process may make one.
+
+    Linux does not apply ``RLIMIT_NPROC`` to root; a ``pids`` cgroup counts every
+    process and thread of the tree whoever runs it. Used where the ``pids``
+    controller is writable: cgroup v2 with the controller delegated to this
+    process's cgroup, or cgroup v1's ``pids`` hierarchy (containers run as root);
+    elsewhere ``path`` is None and ``RLIMIT_NPROC`` is the only limit.
+    """
+
+    _count = 0
+
+    def __init__(self, limit: int):
+        self.path = None
+        PidsCgroup._count += 1
+        name = f"mnistlab-{os.getpid()}-{PidsCgroup._count}"
+        for root in self._candidates():
+            try:
+                os.mkdir(os.path.join(root, name))
+                with open(os.path.join(root, name, "pids.max"), "w") as f:
+                    f.write(str(int(limit)))
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.join(root, name))
+                continue
+            self.path = os.path.join(root, name)
+            break
+
+    @staticmethod
+    def _candidates() -> list[str]:
+        """This process's own cgroup folders that have the pids controller (v2 first, then v1)."""
+        out = []
+        try:
+            lines = Path("/proc/self/cgroup").read_text().splitlines()
+        except OSError:
+            return out
+        for line in lines:
+            _, controllers, path = line.split(":", 2)
+            if controllers == "":
+                v2 = "/sys/fs/cgroup" + path.rstrip("/")
+                with contextlib.suppress(OSError):
+                    if "pids" in Path(v2, "cgroup.subtree_control").read_text().split():
+                        out.insert(0, v2)
+            elif "pids" in controllers.split(","):
+                out.append("/sys/fs/cgroup/pids" + path.rstrip("/"))
+        return [d for d in out if os.path.isdir(d) and os.access(d, os.W_OK)]
+
+    def join(self) -> None:
+        """Move the calling process into the cgroup (run in the child before ``exec``: its tree follows)."""
+        if self.path is not None:
+            with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+
+    def remove(self) -> None:
+        """Remove the cgroup once its processes have ended (a cgroup with processes left stays)."""
+        for _ in range(20):  # killed processes leave the cgroup a moment after the kill
+            if self.path is None:
+                return
+            try:
+                os.rmdir(self.path)
+                self.path = None
+            except OSError:
+                time.sleep(0.05)
+
+
+def launch_hook(cgroup: PidsCgroup | None, *, ignore_sigint: bool = False):
+    """The ``preexec_fn`` of a sandbox's ``bwrap``: join the pids cgroup, ignore SIGINT (kernels)."""
+
+    def hook():
+        if ignore_sigint:
+            _ignore_sigint()
+        if cgroup is not None:
+            cgroup.join()
+
+    return hook
+
+
 # ---------------------------------------------------------------------------
 # The kernel
 # ---------------------------------------------------------------------------
@@ -317,6 +397,16 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.connection_file = str(folder / f"kernel-{os.getpid()}-{id(self):x}.json")
         self._host_ip = str(folder / "k")
         self.ip = self._inside_ip()
+        self._cgroup = None
+
+    def _release_cgroup(self) -> None:
+        if self._cgroup is not None:
+            self._cgroup.remove()
+            self._cgroup = None
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        self._release_cgroup()  # the kernel has ended: its cgroup is empty
 
     def _inside_ip(self) -> str:
         return SOCKET_PREFIX if unavailable_reason() is None else self._host_ip
@@ -332,7 +422,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         c.readable = [*c.readable, self.connection_file]
         c.submission = kw.get("cwd") or c.submission
         read_end, write_end = os.pipe()
-        kw = {**kw, "pass_fds": (write_end,), "preexec_fn": _ignore_sigint}
+        self._release_cgroup()
+        self._cgroup = PidsCgroup(c.processes)
+        kw = {**kw, "pass_fds": (write_end,), "preexec_fn": launch_hook(self._cgroup, ignore_sigint=True)}
         try:
             await super()._async_launch_kernel(bwrap_command(kernel_cmd, c, info_fd=write_end), **kw)
         finally:
