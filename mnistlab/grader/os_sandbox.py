@@ -310,6 +310,7 @@ class PidsCgroup:
         PidsCgroup._count += 1
         name = f"mnistlab-{os.getpid()}-{PidsCgroup._count}"
         for root in self._candidates():
+            self._sweep(root)
             try:
                 os.mkdir(os.path.join(root, name))
                 with open(os.path.join(root, name, "pids.max"), "w") as f:
@@ -320,6 +321,17 @@ class PidsCgroup:
                 continue
             self.path = os.path.join(root, name)
             break
+
+    @staticmethod
+    def _sweep(root: str) -> None:
+        """Remove the empty cgroups of grading processes that are gone (killed before they removed theirs)."""
+        with contextlib.suppress(OSError):
+            for entry in os.listdir(root):
+                parts = entry.split("-")
+                if len(parts) == 3 and parts[0] == "mnistlab" and parts[1].isdigit() \
+                        and not os.path.exists(f"/proc/{parts[1]}"):
+                    with contextlib.suppress(OSError):
+                        os.rmdir(os.path.join(root, entry))
 
     @staticmethod
     def _candidates() -> list[str]:
