@@ -41,10 +41,11 @@ $(STAMP): requirements.lock pyproject.toml
 
 # Debian's packages the tests use (root on CI and here). chromium: the browser tests of the rendered
 # book; fonts-noto-cjk: the Chinese edition's glyphs in it (without them every character is a box);
-# gettext: msgfmt, which checks the translation catalogs. munge, slurmctld and slurmd: the one-node Slurm
-# cluster of tests/test_slurm.py, which runs the README's job array (optional: that test also installs
-# them, and skips saying why where it cannot).
-SYSTEM_PACKAGES := chromium fonts-noto-cjk gettext
+# gettext: msgfmt, which checks the translation catalogs; bubblewrap: the sandbox of the grading kernels
+# (mnistlab.grader.os_sandbox). munge, slurmctld and slurmd: the one-node Slurm cluster of
+# tests/test_slurm.py, which runs the README's job array (optional: that test also installs them, and
+# skips saying why where it cannot).
+SYSTEM_PACKAGES := chromium fonts-noto-cjk gettext bubblewrap
 SLURM_PACKAGES := slurmctld slurmd munge
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -112,7 +113,7 @@ FAST_TESTS := tests/test_data.py tests/test_fetch.py tests/test_functional.py te
 	tests/test_metrics_plots.py tests/test_bench.py tests/test_cli.py tests/test_layout.py \
 	tests/test_grading.py tests/test_assignment_sources.py tests/test_grading_pool.py \
 	tests/test_item_analysis.py tests/test_lms.py tests/test_similarity.py tests/test_translations.py \
-	tests/test_slurm.py tests/test_course_secret.py
+	tests/test_slurm.py tests/test_course_secret.py tests/test_os_sandbox_parts.py
 check: install
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not slow" $(FAST_TESTS)

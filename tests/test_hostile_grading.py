@@ -259,20 +259,9 @@ def graded(tmp_path_factory):
             path.unlink()
             (folder / (case.name or path.name)).write_bytes(data)
     before = {p: p.read_bytes() for p in (course.root / "source").rglob("*.ipynb")}
-    os.environ["MNISTLAB_CELL_TIMEOUT"] = str(CELL_TIMEOUT)
-    try:
-        start = time.perf_counter()
-        status = cli.main(["grade", A, "--course", str(course.root), "--jobs", "2", "--no-progress"])
-        seconds = time.perf_counter() - start
-    finally:
-        del os.environ["MNISTLAB_CELL_TIMEOUT"]
-    print(f"\nhostile class of {len(class_)}: graded in {seconds:.1f} s, exit status {status}")
-    with open(course.root / "grades" / f"{A}.csv", newline="") as f:
-        rows = {r["student_id"]: r for r in csv.DictReader(f)}
-    results = {
-        p.stem: json.loads(p.read_text())
-        for p in (course.root / ".mnistlab-grading" / A / "results").glob("*.json")
-    }
+    run = h.grade_with_command(course, A, cell_timeout=CELL_TIMEOUT)
+    status, rows, results = run["status"], run["rows"], run["results"]
+    print(f"\nhostile class of {len(class_)}: graded in {run['seconds']:.1f} s, exit status {status}")
     return course, class_, rows, results, before, status
 
 

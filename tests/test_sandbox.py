@@ -508,6 +508,8 @@ print('changed', changed)
         km.shutdown_kernel(now=True)
 
     lines = [json.loads(line) for line in report.read_text().splitlines()]
+    armed, lines = lines[0], lines[1:]  # the start-up file says so once the guard is up (the grader checks it)
+    assert set(armed) == {"time", "pid", "armed"} and armed["armed"] is True, armed
     assert any("gradebook.db" in line["violation"] and "writing" in line["violation"] for line in lines), lines
     assert any("after-attack.db" in line["violation"] for line in lines), lines
     assert all(set(line) == {"time", "pid", "violation"} for line in lines)

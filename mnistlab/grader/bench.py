@@ -71,7 +71,7 @@ def run(students: int = 200, assignment: str = "a2_relu_softmax", jobs: int | No
     from mnistlab.grader.settings import KERNEL_ENV
 
     jobs = jobs or os.cpu_count() or 1
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]  # the repository: mnistlab/grader/bench.py
     root = Path(tempfile.mkdtemp(prefix="mnistlab-grading-bench-")) / "course"
     root.mkdir()
     shutil.copy(repo / "assignments" / "nbgrader_config.py", root)

@@ -70,6 +70,10 @@ def _grade(course, config, assignment, students, zips, feedback, csv_path, jobs,
 
     if zips:
         collect_zips(course, assignment, zips, log=log)
+    if not merge_from:
+        from mnistlab.grader.os_sandbox import warn_once
+
+        warn_once(log)  # without the OS sandbox: a loud warning, once; the workers flag every row
     api = course_api(config)
     ensure_released(api, assignment)
     ungraded = []

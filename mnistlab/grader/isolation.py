@@ -11,8 +11,8 @@ student's function is a remote call; the check's comparisons run here, with this
 process's NumPy and builtins.
 
 The child
-    ``[sys.executable, "-I", isolated_child.py, <fd>, <fd>]`` in a fresh empty
-    temporary directory, with a minimal environment, stdin/stdout/stderr on
+    ``[sys.executable, "-I", isolated_child.py, <fd>, <fd>]`` (in the OS sandbox, see
+    below) in a fresh empty temporary directory, with a minimal environment, stdin/stdout/stderr on
     /dev/null, its own session, ``RLIMIT_AS`` = ``memory_mb``, ``RLIMIT_FSIZE``
     64 MB and no core files. ``mnistlab/grader/sandbox.py`` is loaded by file path in
     the child (which does not start without it); its ``install_guard`` hides
@@ -54,16 +54,24 @@ Cost
     among them) takes about 4 s instead of about 1 s in-process. During a re-check
     this process's OpenBLAS runs on one thread (:func:`_one_blas_thread`).
 
+The operating-system sandbox
+    Where it is available (:func:`mnistlab.grader.os_sandbox.unavailable_reason`),
+    the child runs inside ``bwrap`` (:func:`mnistlab.grader.os_sandbox.bwrap_command`):
+    no network, no other process, the system and Python read-only, of the package
+    only its four script files (:data:`CHILD_FILES`; the reference source does not
+    exist there), this side's temporary folder read-only (the checks' input files),
+    and a tmpfs of 100 MB / 10,000 files as its only writable place; the resource
+    limits are set inside by ``prlimit``. The guard stays as a second layer.
+
 What a hostile child can still do
-    The child runs as the same user as the grader. The verdict cannot be forged
-    (only values cross, and the checks run here), but without an operating-system
-    sandbox the child can: use the network; read any file the user can read
-    outside the hidden folders; use CPU until the timeouts and memory up to
-    ``memory_mb``; forge or suppress its own flags; and, with the skills the
-    guard's docstring describes (raw memory through ctypes parts loaded before the
-    guard), switch the guard off and then signal or ptrace the grader or read the
-    hidden folders. Run grading as an unprivileged user, in a container without
-    network, for more.
+    The verdict cannot be forged (only values cross, and the checks run here). The
+    child can use CPU until the timeouts and memory up to ``memory_mb``, forge or
+    suppress its own flags, and, with the skills the guard's docstring describes,
+    switch the guard off: then, in the OS sandbox, it still sees only what is
+    listed above. Without the OS sandbox (rows flagged "graded without OS
+    sandbox") it can use the network, read any file the user can read outside the
+    hidden folders and, with the guard off, signal or ptrace the grader or read
+    the hidden folders.
 """
 
 from __future__ import annotations
@@ -88,6 +96,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mnistlab.grader import isolation_wire as _wire
+from mnistlab.grader import os_sandbox
 from mnistlab import checks
 from mnistlab.checks import hidden_draws
 from mnistlab.data import IDXFormatError
@@ -104,6 +113,9 @@ CHILD_SCRIPT = Path(__file__).resolve().parent / "isolated_child.py"
 #: The whole mnistlab package (its reference source included) is hidden from the child.
 PACKAGE_DIR = CHILD_SCRIPT.parents[1]
 SANDBOX_FILE = CHILD_SCRIPT.parent / "sandbox.py"
+#: All the child reads of the package (in the OS sandbox, the rest does not exist there).
+CHILD_FILES = [str(CHILD_SCRIPT.parent / f"{name}.py") for name in
+               ("isolated_child", "isolation_wire", "isolation_endpoint", "sandbox")]
 FSIZE_LIMIT = 64 << 20
 #: Shared memory per direction for the arrays of one message (larger messages go through the pipe).
 SHM_BYTES = 32 << 20
@@ -238,14 +250,27 @@ class _Child:
             "MKL_NUM_THREADS": "1",
         }
         self.stderr_path = Path(self.tmp) / "stderr.txt"  # capped by RLIMIT_FSIZE; read when the child dies
+        hidden = [str(Path(d).resolve()) for d in hidden_dirs] + [str(PACKAGE_DIR)]
+        command = [sys.executable, "-I", str(CHILD_SCRIPT), str(to_child_r), str(from_child_w),
+                   *[str(fd) for fd in shm_fds]]
+        writable, limits, self.cgroup = [self.tmp], _limits(memory_mb), None
+        if os_sandbox.unavailable_reason() is None:
+            # Its own network, nothing of the course, not even the package's reference source: only the
+            # four scripts it runs, and this folder read-only (the checks' input files are written here).
+            confinement = os_sandbox.Confinement(hidden=hidden, readable=[self.tmp, *CHILD_FILES], package=False,
+                                                 memory_mb=memory_mb)
+            command = os_sandbox.bwrap_command(command, confinement)
+            # For the guard, the read-only folder stays "writable" (which makes it readable inside a hidden
+            # one); the OS refuses every write to it. prlimit sets the limits inside.
+            self.cgroup = os_sandbox.PidsCgroup(confinement.processes)
+            writable, limits = [os_sandbox.WRITABLE, self.tmp], os_sandbox.launch_hook(self.cgroup)
         try:
             with open(self.stderr_path, "wb") as stderr:
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-I", str(CHILD_SCRIPT), str(to_child_r), str(from_child_w),
-                     *[str(fd) for fd in shm_fds]],
+                    command,
                     cwd=self.tmp, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
                     pass_fds=(to_child_r, from_child_w, *shm_fds), start_new_session=True,
-                    preexec_fn=_limits(memory_mb), close_fds=True,
+                    preexec_fn=limits, close_fds=True,
                 )
             shm = {}
             if shm_fds:
@@ -260,10 +285,9 @@ class _Child:
         self.ep.on_flags = on_flags
         self.ep.traceback_hook = frames.traceback
         self.alive = True
-        hidden = [str(Path(d).resolve()) for d in hidden_dirs] + [str(PACKAGE_DIR)]
         try:
             self.control("init", _STARTUP_TIMEOUT, sandbox=str(SANDBOX_FILE),
-                         writable=[self.tmp], hidden=hidden)
+                         writable=writable, hidden=hidden)
         except BaseException as exc:
             text = self.exit_text() if isinstance(exc, _wire.Lost) else f"{type(exc).__name__}: {exc}"
             last = self.last_error_line()
@@ -314,6 +338,8 @@ class _Child:
                     with contextlib.suppress(Exception):
                         region.close()
             shutil.rmtree(self.tmp, ignore_errors=True)
+            if self.cgroup is not None:
+                self.cgroup.remove()
 
 
 def _shared_memory(size: int) -> tuple:

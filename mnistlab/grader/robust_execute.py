@@ -59,7 +59,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Float, Integer
+from traitlets import Bool, Float, Integer
 
 #: Seconds the kernel gets to stop after the timeout's interrupt before it is killed and restarted.
 GRACE_SECONDS = 3.0
@@ -112,6 +112,12 @@ class RobustExecute(Execute):
         help="Kernel restarts per notebook; after that the remaining cells get an error output, unrun.",
     ).tag(config=True)
 
+    explain_limits = Bool(
+        False,
+        help="Add to an error that a grading limit caused (disk, files, open files) a line that says which "
+             "limit stopped it (mnistlab.grader.settings.limit_explanation).",
+    ).tag(config=True)
+
     # --- the notebook ------------------------------------------------------------------------
 
     def preprocess(self, nb, resources=None, km=None):
@@ -142,9 +148,22 @@ class RobustExecute(Execute):
             return cell
         if self._timed_out is None:  # interrupted cells are not run again: they would time out again
             self._rerun.append(index)
+        if self.explain_limits:
+            self._explain_limits(cell)
         return cell
 
     _robust_execute_cell = run_sync(_async_robust_execute_cell)
+
+    @staticmethod
+    def _explain_limits(cell) -> None:
+        """A line under an error that a grading limit caused (written here, outside the student's reach)."""
+        from mnistlab.grader.settings import limit_explanation
+
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                why = limit_explanation(f"{output.get('ename')}: {output.get('evalue')}")
+                if why and why not in output.get("traceback", []):
+                    output["traceback"] = [*output.get("traceback", []), "", why]
 
     def _runnable(self, cell) -> bool:
         return (

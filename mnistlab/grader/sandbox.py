@@ -42,6 +42,11 @@ An audit hook is not an operating-system sandbox. What still gets through:
 - network access, CPU time (use the cell timeout) and disk space inside the
   writable folders are not limited; a process running as root is not confined
   (run grading as an ordinary user).
+
+That is why the grader runs the kernel and the re-check child inside an
+operating-system sandbox as well (:mod:`mnistlab.grader.os_sandbox`: bubblewrap,
+no network, nothing of the course, a quota on what is written, resource limits);
+this guard is the second layer.
 """
 
 from __future__ import annotations
@@ -681,6 +686,9 @@ def _mnistlab_guard(config):
         if config["memory_mb"]:
             sandbox.set_memory_limit(config["memory_mb"])
         sandbox.install_guard(writable=config["writable"], hidden=config["hidden"], on_violation=record)
+        # The grader checks for this line: a kernel that never ran this file (IPython ignores an
+        # IPYTHONDIR it cannot write) would otherwise run unguarded without anyone noticing.
+        os.write(fd, b'{{"time": %.3f, "pid": %d, "armed": true}}\\n' % (time.time(), os.getpid()))
     except BaseException as exc:  # never run a submission unguarded
         sys.stderr.write("mnistlab grading: could not install the guard: %r\\n" % (exc,))
         sys.stderr.flush()

@@ -9,9 +9,12 @@ For one student's submission, :func:`grade_submission`:
    misnamed or foreign notebook gets a flagged zero row with the reason;
 2. runs nbgrader's autograde on it in a *private* course folder (a copy of the
    gradebook without anyone's submissions, and this one submission), with the
-   kernel guarded by :mod:`mnistlab.grader.sandbox` (it can write only inside its own
-   folder and read nothing of the course) and bounded by the course's cell
-   timeouts and a memory limit;
+   kernel in the operating-system sandbox of :mod:`mnistlab.grader.os_sandbox`
+   (no network, nothing of the course, at most 100 MB and 10,000 files written,
+   resource limits) and guarded inside by :mod:`mnistlab.grader.sandbox`, bounded
+   by the course's cell timeouts (:func:`confine_kernels`); only the submitted
+   files and the notebook are kept in ``autograded/`` (:func:`only_submitted_files`);
+   without the OS sandbox every row is flagged "graded without OS sandbox";
 3. re-checks every graded function in a fresh, isolated process
    (:mod:`mnistlab.grader.isolation`), where the comparison runs in this process,
    out of reach of the student's code;
@@ -46,12 +49,9 @@ from mnistlab.grader.course_secret import grading_seed, read_secret
 from mnistlab.grader.course import course_api, environment, load_course_config, tools_env
 from mnistlab.grader.feedback import strip_ansi
 from mnistlab.grader.selfcheck import cell_failure_message
-from mnistlab.grader.settings import KERNEL_ENV, SUBMISSION_IGNORE, TRAINING_RUN_TIMEOUT, CELL_TIMEOUT
-
-#: Address-space limit of the kernel and of the isolated process (MiB). The
-#: a5 training run needs ~1 GiB (MNIST in float32 plus the model); a memory hog
-#: gets a MemoryError at this size instead of pushing the machine into swap.
-MEMORY_LIMIT_MB = 3072
+from mnistlab.grader.settings import (
+    CELL_TIMEOUT, KERNEL_ENV, MEMORY_LIMIT_MB, SUBMISSION_IGNORE, TRAINING_RUN_TIMEOUT,
+)
 
 #: Comment prefix of a grade the re-check lowered (so a re-run can recognise its own comments).
 LOWERED_PREFIX = "[mnistlab grade]"
@@ -121,38 +121,90 @@ def _private_config(course: Path, private: Path):
     return config, env
 
 
-def _kernel_environment(private: Path, course: Path, student: str, assignment: str, hidden_seed: str) -> dict:
-    """IPYTHONDIR with the sandbox's start-up file, a private TMPDIR, one BLAS thread, the student's grading seed."""
-    from mnistlab.grader import sandbox
+def confine_kernels(private: Path, course: Path, student: str, assignment: str, config, hidden_seed: str) -> dict:
+    """Confine the kernels of ``config`` (a private course's): the OS sandbox, the guard's start-up file.
+
+    The one place a grading kernel's confinement is decided: nbgrader's own
+    autograde path can call it with its own ``config`` too.
+
+    Returns the kernel's environment: IPYTHONDIR with the guard's start-up file, a
+    private TMPDIR, one BLAS thread, the student's grading seed (``hidden_seed``, from which the
+    hidden checks' random cases draw; never the course secret itself). ``config`` gets the sandboxed kernel manager
+    (:mod:`mnistlab.grader.os_sandbox`; without the sandbox it still sets the
+    resource limits and puts the sockets in the private folder).
+    """
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    from mnistlab.grader import os_sandbox, sandbox
 
     workdir = private / "autograded" / student / assignment
     tmp = private / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    from jupyter_core.paths import jupyter_runtime_dir
-
+    report = private / "kernel-guard.jsonl"
+    report.touch()
+    # The runtime folder holds every kernel's connection file and key: with parallel workers, a
+    # submission could otherwise send code to another student's kernel.
+    hidden = [*hidden_course_paths(course), private, Path(jupyter_runtime_dir())]
+    confined = os_sandbox.unavailable_reason() is None
     ipython = sandbox.kernel_startup_dir(
         private / "ipython",
-        writable=[workdir, tmp],
-        # The runtime folder holds every kernel's connection file and key: with parallel workers, a
-        # submission could otherwise send code to another student's kernel.
-        hidden=[*hidden_course_paths(course), private, Path(jupyter_runtime_dir())],
+        writable=[os_sandbox.WRITABLE] if confined else [workdir, tmp],
+        hidden=hidden,
         memory_mb=MEMORY_LIMIT_MB,
-        report_path=private / "kernel-guard.jsonl",
+        report_path=report,
     )
+    config.Execute.kernel_manager_class = os_sandbox.SandboxedKernelManager
+    config.RobustExecute.explain_limits = True
+    config.SandboxedKernelManager.runtime = {"dir": str(private / "runtime")}
+    config.SandboxedKernelManager.confinement = {
+        "hidden": [str(p) for p in hidden], "readable": [str(ipython)], "writable_files": [str(report)],
+        "ipython_dir": str(ipython)}
     # Matplotlib writes its font cache on first import; elsewhere than a writable folder that fails
-    # with a warning on stderr, which nbgrader would count against the cell.
-    # The hidden checks' random cases draw from the grading seed (never the course secret itself).
+    # with a warning on stderr, which nbgrader would count against the cell. (In the OS sandbox,
+    # TMPDIR, HOME and MPLCONFIGDIR are its own.)
     return {**KERNEL_ENV, "IPYTHONDIR": str(ipython), "TMPDIR": str(tmp), "MPLBACKEND": "Agg",
             "MPLCONFIGDIR": str(tmp), hidden_draws.SEED_ENV: hidden_seed}
 
 
-def _read_guard_report(path: Path) -> list[str]:
-    if not path.is_file():
+def only_submitted_files(autograded: Path, submitted: Path) -> list[str]:
+    """Remove from ``autograded`` what is not in ``submitted`` (what the code wrote); return the removed names.
+
+    Only the notebook and the submitted files go back to the course's
+    ``autograded/`` and ``feedback/``. In the OS sandbox the kernel writes
+    nothing here anyway; without it (the guard lets it write its own folder)
+    this is what keeps a class from filling the instructor's disk.
+    """
+    if not autograded.is_dir():
         return []
-    flags = []
+    keep = {p.name for p in submitted.iterdir()} if submitted.is_dir() else set()
+    removed = []
+    for path in sorted(autograded.iterdir()):
+        if path.name in keep and not path.is_symlink():
+            continue
+        removed.append(path.name)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return removed
+
+
+#: The flag of a submission whose kernel ran without the in-process guard (a fault of the set-up, not the student's).
+GUARD_MISSING = ("the in-process guard was not installed in the kernel (IPython did not run its start-up file): "
+                 "grade again once the set-up is fixed")
+
+
+def _read_guard_report(path: Path) -> list[str]:
+    """The guard's refusals in the kernel (its report), plus :data:`GUARD_MISSING` if no kernel armed it."""
+    if not path.is_file():
+        return [GUARD_MISSING]
+    flags, armed = [], False
     for line in path.read_text(errors="replace").splitlines()[:200]:
         with contextlib.suppress(ValueError, TypeError, AttributeError):
             entry = json.loads(line)
+            if isinstance(entry, dict) and entry.get("armed") is True:
+                armed = True
+                continue
             text = str(entry.get("violation", entry) if isinstance(entry, dict) else entry)
             # ipykernel lists the processes in /proc when it shuts down (psutil); blocked, but not the student's doing.
             if "reading /proc/" in text:
@@ -160,7 +212,7 @@ def _read_guard_report(path: Path) -> list[str]:
             text = text.removeprefix("mnistlab grading: ")
             if text not in flags:
                 flags.append(text[:300])
-    return flags[:20]
+    return flags[:20] + ([] if armed else [GUARD_MISSING])
 
 
 # ---------------------------------------------------------------------------
@@ -316,7 +368,7 @@ def grade_submission(course, assignment: str, student: str, template_db, private
     result.update(digest=submission_digest(src), notes=list(checked.notes))
     config, config_env = _private_config(course, private)
     hidden_seed = grading_seed(read_secret(course), assignment, student)
-    kernel_env = _kernel_environment(private, course, student, assignment, hidden_seed)
+    kernel_env = confine_kernels(private, course, student, assignment, config, hidden_seed)
 
     # In the kernel: nbgrader's autograde (locked cells restored, test cells run).
     t = time.perf_counter()
@@ -327,6 +379,15 @@ def grade_submission(course, assignment: str, student: str, template_db, private
     finally:
         tempfile.tempdir = None  # tempfile caches the first TMPDIR it sees: the kernel's, not ours
     result["seconds"]["autograde"] = time.perf_counter() - t
+    written = only_submitted_files(private / "autograded" / student / assignment,
+                                   private / "submitted" / student / assignment)
+    if written:
+        result["notes"].append(f"{len(written)} file(s) the notebook's code wrote were not kept "
+                               f"(only the submitted files go back): {', '.join(written[:5])}"[:300])
+    from mnistlab.grader.os_sandbox import NO_SANDBOX_FLAG, unavailable_reason
+
+    if unavailable_reason() is not None:
+        result["flags"].append(NO_SANDBOX_FLAG)
     if not outcome["success"]:
         error = strip_ansi(outcome.get("error") or outcome.get("log") or "").strip()
         result["flags"].append("nbgrader could not autograde the notebook: " + (error.splitlines() or ["?"])[-1][:300])
@@ -336,7 +397,10 @@ def grade_submission(course, assignment: str, student: str, template_db, private
             gb.update_or_create_student(student)
             gb.update_or_create_submission(assignment, student)
     kernel = _kernel_verdicts(private, assignment, student)
-    result["flags"] += [f"in the notebook: {f}" for f in _read_guard_report(private / "kernel-guard.jsonl")]
+    guard = _read_guard_report(private / "kernel-guard.jsonl")
+    if not outcome["success"]:  # perhaps no kernel ever started: no guard to miss
+        guard = [f for f in guard if f != GUARD_MISSING]
+    result["flags"] += [f"in the notebook: {f}" for f in guard]
 
     # In a fresh, isolated process: the same checks, compared here.
     t = time.perf_counter()

@@ -175,3 +175,29 @@ def gradebook_scores(course: Course, assignment: str) -> dict[str, dict[str, tup
 
 def autograded_notebook(course: Course, assignment: str, student: str):
     return nbformat.read(course.root / "autograded" / student / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def grade_with_command(course: Course, assignment: str, *, cell_timeout: float, jobs: int = 2) -> dict:
+    """``mnistlab grade`` of the whole class (the real command, ``jobs`` workers, short cell timeouts).
+
+    Returns ``status`` (its exit status), ``seconds``, ``rows`` (student -> the grades CSV's row) and
+    ``results`` (student -> the worker's result record).
+    """
+    import csv
+    import json
+    import os
+
+    from mnistlab import cli
+
+    os.environ["MNISTLAB_CELL_TIMEOUT"] = str(cell_timeout)
+    try:
+        start = time.perf_counter()
+        status = cli.main(["grade", assignment, "--course", str(course.root), "--jobs", str(jobs), "--no-progress"])
+        seconds = time.perf_counter() - start
+    finally:
+        del os.environ["MNISTLAB_CELL_TIMEOUT"]
+    with open(course.root / "grades" / f"{assignment}.csv", newline="") as f:
+        rows = {r["student_id"]: r for r in csv.DictReader(f)}
+    results = {p.stem: json.loads(p.read_text())
+               for p in (course.root / ".mnistlab-grading" / assignment / "results").glob("*.json")}
+    return {"status": status, "seconds": seconds, "rows": rows, "results": results}
