@@ -365,3 +365,32 @@ def test_without_the_os_sandbox_grading_works_warns_once_and_flags_every_row(tmp
         assert rows[student]["flags"] == os_sandbox.NO_SANDBOX_FLAG, rows[student]
         assert sorted(os.listdir(course.root / "autograded" / student / A)) == [f"{A}.ipynb"]
         assert sorted(os.listdir(course.root / "feedback" / student / A)) == [f"{A}.html"]
+
+
+def test_plain_nbgrader_autograde_runs_the_kernel_in_the_os_sandbox(tmp_path):
+    """nbgrader's own path (what `nbgrader autograde` and the formgrader's button run, with the course's config)."""
+    require_sandbox()
+    course = h.make_course(tmp_path)
+    listener = Listener()
+    chosen = attacks(listener.port)
+    try:
+        for student in ("network", "disk_hog"):
+            function, code = chosen[student]
+            nb = h.student_notebook(course, A)
+            cell = solution_cell(nb, function)
+            cell.source = cell.source + "\n\n" + code
+            h.submit(course, A, student, nb)
+        os.environ["MNISTLAB_CELL_TIMEOUT"] = "20"
+        try:
+            h.autograde(course, A, ["network", "disk_hog"])
+        finally:
+            del os.environ["MNISTLAB_CELL_TIMEOUT"]
+    finally:
+        listener.close()
+    assert listener.connections == 0 and listener.received == b""
+    assert points(course, "network") == POINTS
+    out = "".join(o.get("text", "") for o in solution_cell(h.autograded_notebook(course, A, "network"), "relu").outputs)
+    assert "no network:" in out, out
+    errors = cell_errors(course, "disk_hog", "relu")
+    assert "No space left on device" in errors and f"may write at most {DISK_LIMIT_MB} MB" in errors, errors
+    assert sorted(os.listdir(course.root / "autograded" / "disk_hog" / A)) == [f"{A}.ipynb"]

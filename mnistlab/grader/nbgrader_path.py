@@ -5,9 +5,10 @@ sets ``c.Autograde.autograde_preprocessors`` to :data:`AUTOGRADE_PREPROCESSORS`:
 list, with
 
 * ``Execute`` replaced by :class:`GuardedExecute`: :class:`~mnistlab.grader.robust_execute.RobustExecute`
-  (kernel restarts, the course's timeouts) in a kernel guarded as ``mnistlab grade``'s are
-  (:mod:`mnistlab.grader.sandbox`: it writes only in the notebook's folder and a private
-  temporary folder, reads nothing else of the course, has the same memory limit) and given the
+  (kernel restarts, the course's timeouts) in a kernel confined as ``mnistlab grade``'s are
+  (the OS sandbox of :mod:`mnistlab.grader.os_sandbox`, with the in-process guard of
+  :mod:`mnistlab.grader.sandbox` inside it: no network, nothing of the course visible, the disk
+  quota and resource limits; only the notebook and the submitted files stay in ``autograded/``) and given the
   student's grading seed (:mod:`mnistlab.grader.course_secret`, the course secret is made on
   first use), so the hidden checks draw that student's inputs;
 * :class:`IsolatedRecheck` right after it: every graded function is checked again in the
@@ -73,8 +74,8 @@ class GuardedExecute(RobustExecute):
     ).tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
-        from mnistlab.grader import sandbox
-        from mnistlab.grader.worker import MEMORY_LIMIT_MB
+        from mnistlab.grader import os_sandbox, sandbox
+        from mnistlab.grader.worker import MEMORY_LIMIT_MB, only_submitted_files
 
         if not self.course_root:
             raise ValueError("GuardedExecute.course_root is not set: the course's nbgrader_config.py sets it to "
@@ -90,10 +91,24 @@ class GuardedExecute(RobustExecute):
         private = Path(tempfile.mkdtemp(prefix="mnistlab-autograde-"))
         (private / "tmp").mkdir()
         resources[_RESOURCE_KEY] = {"seed": seed, "private": str(private), "course": str(course)}
+        # The kernel in the OS sandbox, as mnistlab grade's (mnistlab.grader.worker.confine_kernels): its
+        # own network, nothing of the course, a tmpfs with the disk quota as its only writable place.
+        confined = os_sandbox.unavailable_reason() is None
+        if not confined:
+            os_sandbox.warn_once(self.log.warning)
+        hidden = _what_to_hide(course, workdir, private)
+        report = private / "kernel-guard.jsonl"
+        report.touch()
         ipython = sandbox.kernel_startup_dir(
-            private / "ipython", writable=[workdir, private / "tmp"], hidden=_what_to_hide(course, workdir, private),
-            memory_mb=MEMORY_LIMIT_MB, report_path=private / "kernel-guard.jsonl",
+            private / "ipython", writable=[os_sandbox.WRITABLE] if confined else [workdir, private / "tmp"],
+            hidden=hidden, memory_mb=MEMORY_LIMIT_MB, report_path=report,
         )
+        self.kernel_manager_class = os_sandbox.SandboxedKernelManager
+        self.explain_limits = True
+        self.config.SandboxedKernelManager.runtime = {"dir": str(private / "runtime")}
+        self.config.SandboxedKernelManager.confinement = {
+            "hidden": [str(p) for p in hidden], "readable": [str(ipython)], "writable_files": [str(report)],
+            "ipython_dir": str(ipython)}
         env = {**KERNEL_ENV, "IPYTHONDIR": str(ipython), "TMPDIR": str(private / "tmp"), "MPLBACKEND": "Agg",
                "MPLCONFIGDIR": str(private / "tmp"), hidden_draws.SEED_ENV: seed}
         try:
@@ -101,6 +116,8 @@ class GuardedExecute(RobustExecute):
                 return super().preprocess(nb, resources, km)
         finally:
             tempfile.tempdir = None  # tempfile caches the first TMPDIR it sees: the kernel's, not ours
+            # Only the notebook and the submitted files stay in autograded/ (and so in feedback/).
+            only_submitted_files(workdir, course / "submitted" / student / assignment)
 
 
 class IsolatedRecheck(NbGraderPreprocessor):
