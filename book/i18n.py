@@ -212,6 +212,9 @@ def update(language: str) -> None:
         catalog.header = "The mnistlab book, Simplified Chinese edition: messages of one page."
         # The header entry is not a translation: sphinx-intl marks it fuzzy at creation.
         catalog.metadata_is_fuzzy = False
+        # A paragraph gone from the English takes its translation with it (a changed one is kept, fuzzy).
+        for entry in catalog.obsolete_entries():
+            catalog.remove(entry)
         catalog.save()
 
 
