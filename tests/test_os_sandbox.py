@@ -296,7 +296,7 @@ def test_without_the_guard_the_os_sandbox_still_hides_the_course(tmp_path):
     other_private.parent.mkdir()
     other_private.write_bytes(b"another student's private gradebook")
     config = Config()
-    env = worker.confine_kernels(private, course.root, "me", A, config)
+    env = worker.confine_kernels(private, course.root, "me", A, config, hidden_seed="0" * 64)
     listener = Listener()
     targets = {"gradebook": str(course.root / "gradebook.db"),
                "other student": str(course.root / "submitted" / "other" / A / f"{A}.ipynb"),
