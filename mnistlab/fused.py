@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from mnistlab.functional import check_class_ids
+from mnistlab.model import MLP
 
 #: The rules (by name) that :class:`FusedStep` performs itself.
 FUSED_RULES = ("sgd", "sgd_momentum")
@@ -63,8 +64,6 @@ def fused_step_unsupported(model, update_rule, x=None, y=None) -> str | None:
     str or None
         A short reason, e.g. ``"the update rule is a function"``.
     """
-    from mnistlab.model import MLP
-
     if not isinstance(update_rule, str) or update_rule not in FUSED_RULES:
         return "the update rule is a function" if callable(update_rule) else f"the rule {update_rule!r} is not fused"
     if not isinstance(model, MLP) or type(model).loss is not MLP.loss:
@@ -142,27 +141,27 @@ class FusedStep:
         -------
         float
         """
-        n = len(x)
-        # Forward: out = ReLU(x @ W + b), layer by layer, the last without ReLU.
-        inputs = [x.reshape(n, -1)]
-        for i in range(1, self.num_layers + 1):
+        n, params, last = len(x), self.params, self.num_layers
+        # Forward: out = x @ W + b, then ReLU except for the scores. ins[i - 1]: layer i's input.
+        ins = [x.reshape(n, -1)]
+        for i in range(1, last + 1):
             out = self.out[i - 1][:n]
-            np.matmul(inputs[-1], self.params[f"W{i}"], out=out)
-            out += self.params[f"b{i}"]
-            if i < self.num_layers:
+            np.matmul(ins[-1], params[f"W{i}"], out=out)
+            out += params[f"b{i}"]
+            if i < last:
                 np.maximum(out, 0, out=out)
-            inputs.append(out)
-        loss = self._softmax_cross_entropy(inputs.pop(), labels, -self.config["learning_rate"])
-        # Backward from -learning_rate * dL/dscores (now in self.out[-1]): every product is a step.
-        dout = self.out[-1][:n]
-        for i in range(self.num_layers, 0, -1):
-            x_in = inputs[i - 1]
-            np.matmul(x_in.T, dout, out=self.step[f"W{i}"])         # -lr * dL/dW = x^T dout
-            np.matmul(self.ones[:n], dout, out=self.step[f"b{i}"])  # -lr * dL/db = sum over the batch
+                ins.append(out)
+        scores = self.out[-1][:n]
+        loss = self._softmax_cross_entropy(scores, labels, -self.config["learning_rate"])
+        # Backward from dout = -learning_rate * dL/dscores: every gradient is a step.
+        dout = scores
+        for i in range(last, 0, -1):
+            np.matmul(ins[i - 1].T, dout, out=self.step[f"W{i}"])  # x^T dout
+            np.matmul(self.ones[:n], dout, out=self.step[f"b{i}"])  # sum over the batch
             if i > 1:
                 dx = self.dout[i - 2][:n]
-                np.matmul(dout, self.params[f"W{i}"].T, out=dx)     # dL/dx = dout W^T
-                np.multiply(dx, x_in > 0, out=dx)                   # ReLU: flows where its output > 0
+                np.matmul(dout, params[f"W{i}"].T, out=dx)          # dout W^T
+                np.multiply(dx, ins[i - 1] > 0, out=dx)             # ReLU passes it where its output > 0
                 dout = dx
             self._update(f"W{i}")                                   # W_i is not needed any more
             self._update(f"b{i}")
