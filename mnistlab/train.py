@@ -103,7 +103,8 @@ def resolve_update_rule(update_rule: str | Callable) -> Callable:
     A name (a key of :data:`mnistlab.optim.UPDATE_RULES`) gives the rule's
     in-place form from :data:`mnistlab.optim.IN_PLACE_RULES`: the same result,
     bit for bit, without new parameter-sized arrays per step. A callable (e.g.
-    a student's ``sgd_momentum``) is returned as it is.
+    a student's ``sgd_momentum``) is returned as it is. (This is the rule of the
+    textbook step; :class:`mnistlab.fused.FusedStep` makes its own update.)
     """
     if callable(update_rule):
         return update_rule
