@@ -45,9 +45,10 @@ def test_custom_update_rule_and_lr_decay():
         return w - config["learning_rate"] * dw, config
 
     model = MLP([8, 4, 3], rng=0)
-    train(model, _blobs(n=64), update_rule=my_sgd, optim_config={"learning_rate": 1.0},
-          batch_size=32, epochs=2, lr_decay=0.5, rng=0, progress=False)
+    history = train(model, _blobs(n=64), update_rule=my_sgd, optim_config={"learning_rate": 1.0},
+                    batch_size=32, epochs=2, lr_decay=0.5, rng=0, progress=False)
     assert seen[0] == 1.0 and seen[-1] == 0.5
+    assert history.step == "textbook (the update rule is a function)"  # a student's rule is called as given
 
 
 def test_diverging_loss_raises_a_clear_error():
