@@ -128,14 +128,16 @@ class FusedStep:
         sizes, dtype = model.layer_sizes, model.dtype
         # out[i]: the output of layer i + 1 (after its ReLU), the scores for the last;
         # dout[i]: the gradient that arrives at out[i] (written over out[i] for the scores).
-        self.out = [np.empty((batch_size, size), dtype) for size in sizes[1:]]
+        # The scores are column-major: the max over a row's 10 scores then runs along memory.
+        self.out = [np.empty((batch_size, size), dtype, order="F" if size == sizes[-1] else "C")
+                    for size in sizes[1:]]
         self.dout = [np.empty((batch_size, size), dtype) for size in sizes[1:-1]]
         self.step = {name: np.empty_like(p) for name, p in self.params.items()}
         self.velocity = ({name: np.zeros_like(p) for name, p in self.params.items()}
                          if update_rule == "sgd_momentum" else {})
         self.ones = np.ones(batch_size, dtype)          # sum over the batch = ones @ dout: one BLAS call
         self.ones_classes = np.ones(sizes[-1], dtype)
-        self.row_starts = np.arange(batch_size) * sizes[-1]  # flat index of each row's first score
+        self.rows = np.arange(batch_size)
         self.steps_taken = 0
 
     def __call__(self, x: np.ndarray, labels: np.ndarray) -> float:
@@ -183,15 +185,14 @@ class FusedStep:
     def _softmax_cross_entropy(self, scores: np.ndarray, labels: np.ndarray, scale: float) -> float:
         """The mean loss; ``scores`` becomes ``scale * dL/dscores = scale * (softmax - onehot) / n``."""
         n = len(scores)
+        rows = self.rows[:n]
         scores -= scores.max(axis=1, keepdims=True)       # stable: each row's largest score becomes 0
-        picked = self.row_starts[:n] + labels             # the correct class's score, as a flat index
-        flat = scores.reshape(-1)
-        correct = flat[picked]
+        correct = scores[rows, labels]                    # the correct class's score
         np.exp(scores, out=scores)
         totals = scores @ self.ones_classes               # sum of exp per row
         loss = (float(np.log(totals).sum()) - float(correct.sum())) / n
         scores *= (scale / n / totals)[:, None]           # scale * softmax / n
-        flat[picked] -= scale / n                         # scale * (softmax - onehot) / n
+        scores[rows, labels] -= scale / n                 # scale * (softmax - onehot) / n
         return loss
 
     def _update(self, name: str) -> None:
