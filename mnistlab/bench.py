@@ -19,7 +19,8 @@ Prints, from a single process so that the ratios compare like with like:
 6. the peak memory (maximum resident set) of ``mnistlab train`` for one epoch.
 
 The timings of 3-5 are interleaved, one of each per repeat, and reported as
-medians, so that a burst of load from another process shifts all of them alike.
+medians, so that a burst of load from another process shifts all of them alike;
+a pause of :data:`SETTLE_SECONDS` separates NumPy's figures from PyTorch's.
 
 Speed goals are checked here, never in timed unit tests (the machine is shared
 and noisy): cached load < 0.2 s, an epoch no slower than 0.8x PyTorch's, within
@@ -44,6 +45,11 @@ GOAL_LOAD_SECONDS = 0.2
 GOAL_TORCH_SPEED_RATIO = 0.8
 GOAL_SHAPE_BOUND_FACTOR = 1.3
 GOAL_BOUND_FACTOR = 2.0
+
+#: Seconds of pause between NumPy's and PyTorch's timings in a round. Both libraries' worker
+#: threads keep spinning for a while after a parallel product (OpenBLAS's up to about 0.1 s), and
+#: spinning threads of the one slow down whichever figure of the other is timed next.
+SETTLE_SECONDS = 0.3
 
 #: Environment variables that pick or tune the BLAS kernel, and what each does.
 #: OpenBLAS reads them once, when NumPy loads it, so only a new process can drop them.
@@ -445,7 +451,9 @@ def _run(repeats, data_dir, threads, memory, print) -> dict:
                    "textbook": _numpy_epoch(textbook_model, x, y, rng, fused=False),
                    "shape": products_alone(), "square": _timed(lambda: a @ b)}
         if torch_epoch:
+            time.sleep(SETTLE_SECONDS)  # NumPy's BLAS threads stop spinning before PyTorch's epoch...
             figures["torch"] = torch_epoch(rng)
+            time.sleep(SETTLE_SECONDS)  # ...and PyTorch's OpenMP threads before the next NumPy epoch
         if round_:
             for key, value in figures.items():
                 times[key].append(value)
