@@ -109,7 +109,7 @@ test: install system-deps data release
 # writes its own small data, so the target needs neither `data` nor `release`. The sandbox and
 # isolated re-check tests (test_sandbox.py, test_isolation.py) start guarded processes: `make test`.
 FAST_TESTS := tests/test_data.py tests/test_fetch.py tests/test_functional.py tests/test_gradcheck.py \
-	tests/test_layers.py tests/test_model.py tests/test_optim.py tests/test_train.py \
+	tests/test_layers.py tests/test_model.py tests/test_optim.py tests/test_fused.py tests/test_train.py \
 	tests/test_metrics_plots.py tests/test_bench.py tests/test_cli.py tests/test_layout.py \
 	tests/test_grading.py tests/test_assignment_sources.py tests/test_grading_pool.py \
 	tests/test_item_analysis.py tests/test_lms.py tests/test_similarity.py tests/test_translations.py \

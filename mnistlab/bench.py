@@ -7,7 +7,9 @@ Prints, from a single process so that the ratios compare like with like:
    such as ``OPENBLAS_CORETYPE`` forces or tunes its kernel;
 2. the time to load the cached MNIST files;
 3. the epoch time of the default model (784-256-10, ReLU, float32, SGD with
-   momentum, batch 128) trained by :func:`mnistlab.train.train`;
+   momentum, batch 128) trained by :func:`mnistlab.train.train`, with its fused
+   step (:class:`mnistlab.fused.FusedStep`) and with the textbook step
+   (``model.loss``, then the rule's in-place form);
 4. the same model in PyTorch on the CPU, when ``torch`` is importable, with the
    same threads, initial weights and mini-batches;
 5. two lower bounds on the epoch: the *shape-matched* bound, the same matrix
@@ -17,7 +19,8 @@ Prints, from a single process so that the ratios compare like with like:
 6. the peak memory (maximum resident set) of ``mnistlab train`` for one epoch.
 
 The timings of 3-5 are interleaved, one of each per repeat, and reported as
-medians, so that a burst of load from another process shifts all of them alike.
+medians, so that a burst of load from another process shifts all of them alike;
+a pause of :data:`SETTLE_SECONDS` separates NumPy's figures from PyTorch's.
 
 Speed goals are checked here, never in timed unit tests (the machine is shared
 and noisy): cached load < 0.2 s, an epoch no slower than 0.8x PyTorch's, within
@@ -42,6 +45,11 @@ GOAL_LOAD_SECONDS = 0.2
 GOAL_TORCH_SPEED_RATIO = 0.8
 GOAL_SHAPE_BOUND_FACTOR = 1.3
 GOAL_BOUND_FACTOR = 2.0
+
+#: Seconds of pause between NumPy's and PyTorch's timings in a round. Both libraries' worker
+#: threads keep spinning for a while after a parallel product (OpenBLAS's up to about 0.1 s), and
+#: spinning threads of the one slow down whichever figure of the other is timed next.
+SETTLE_SECONDS = 0.3
 
 #: Environment variables that pick or tune the BLAS kernel, and what each does.
 #: OpenBLAS reads them once, when NumPy loads it, so only a new process can drop them.
@@ -268,12 +276,14 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def _numpy_epoch(model, x, y, rng) -> float:
+def _numpy_epoch(model, x, y, rng, fused: bool = True) -> float:
     from mnistlab.train import train
 
     history = train(model, ((x, y), (x[:1], y[:1])), update_rule="sgd_momentum",
                     optim_config=dict(OPTIM_CONFIG), batch_size=BATCH_SIZE, epochs=1,
-                    rng=rng, progress=False)
+                    rng=rng, progress=False, fused=fused)
+    if fused and history.step != "fused":
+        raise RuntimeError(f"the benchmark's model was not trained by the fused step: {history.step}")
     return history.epoch_time[0]
 
 
@@ -366,8 +376,9 @@ def run(repeats: int = 5, data_dir=None, threads: int | None = None, memory: boo
     ----------
     repeats : int, default 5
         Interleaved rounds after one warm-up round; each round times one NumPy
-        epoch, one PyTorch epoch, the epoch's products alone and one 2048^3
-        product. Every figure is the median over the rounds.
+        epoch with the fused step and one with the textbook step, one PyTorch
+        epoch, the epoch's products alone and one 2048^3 product. Every figure
+        is the median over the rounds.
     data_dir : path, optional
     threads : int, optional
         BLAS threads for NumPy (set through ``threadpoolctl`` for the run) and
@@ -383,7 +394,7 @@ def run(repeats: int = 5, data_dir=None, threads: int | None = None, memory: boo
     -------
     dict
         ``blas`` (list of dict), ``load_s``, ``numpy_epoch_s``,
-        ``torch_epoch_s`` (or None), ``shape_bound_s``, ``gflops``,
+        ``textbook_epoch_s``, ``torch_epoch_s`` (or None), ``shape_bound_s``, ``gflops``,
         ``bound_s``, ``train_peak_bytes`` (or None).
     """
     from contextlib import nullcontext
@@ -418,6 +429,7 @@ def _run(repeats, data_dir, threads, memory, print) -> dict:
 
     (x, y), _ = load_mnist(data_dir=data_dir)
     model = MLP(LAYER_SIZES, dtype=np.float32, rng=0)
+    textbook_model = MLP(LAYER_SIZES, dtype=np.float32, rng=0)
     init = {k: v.copy() for k, v in model.params.items()}
 
     try:
@@ -433,19 +445,25 @@ def _run(repeats, data_dir, threads, memory, print) -> dict:
     a = rng.standard_normal((square, square), dtype=np.float32)
     b = rng.standard_normal((square, square), dtype=np.float32)
 
-    times = {"numpy": [], "torch": [], "shape": [], "square": []}
+    times = {"numpy": [], "textbook": [], "torch": [], "shape": [], "square": []}
     for round_ in range(repeats + 1):  # round 0 warms up (threads started, pages touched) and is not kept
-        figures = {"numpy": _numpy_epoch(model, x, y, rng), "shape": products_alone(),
-                   "square": _timed(lambda: a @ b)}
+        figures = {"numpy": _numpy_epoch(model, x, y, rng),
+                   "textbook": _numpy_epoch(textbook_model, x, y, rng, fused=False),
+                   "shape": products_alone(), "square": _timed(lambda: a @ b)}
         if torch_epoch:
+            time.sleep(SETTLE_SECONDS)  # NumPy's BLAS threads stop spinning before PyTorch's epoch...
             figures["torch"] = torch_epoch(rng)
+            time.sleep(SETTLE_SECONDS)  # ...and PyTorch's OpenMP threads before the next NumPy epoch
         if round_:
             for key, value in figures.items():
                 times[key].append(value)
 
     numpy_s = statistics.median(times["numpy"])
-    print(f"epoch of 784-256-10 float32, batch {BATCH_SIZE}, NumPy (median of {repeats}): {numpy_s:.3f} s "
-          f"{_figures(times['numpy'])}")
+    textbook_s = statistics.median(times["textbook"])
+    print(f"epoch of 784-256-10 float32, batch {BATCH_SIZE}, NumPy, fused step (median of {repeats}): "
+          f"{numpy_s:.3f} s {_figures(times['numpy'])}")
+    print(f"the same with the textbook step, model.loss then sgd_momentum_in_place (median of {repeats}): "
+          f"{textbook_s:.3f} s {_figures(times['textbook'])} = {textbook_s / numpy_s:.2f}x the fused step")
     torch_s = None
     if times["torch"]:
         torch_s = statistics.median(times["torch"])
@@ -468,7 +486,7 @@ def _run(repeats, data_dir, threads, memory, print) -> dict:
     shape_factor = numpy_s / shape_s
     factor = numpy_s / bound_s
     print(f"NumPy epoch / shape-matched bound: {shape_factor:.2f}x (goal <= {GOAL_SHAPE_BOUND_FACTOR}x: "
-          f"{_verdict(shape_factor <= GOAL_SHAPE_BOUND_FACTOR)})")
+          f"{_verdict(shape_factor <= GOAL_SHAPE_BOUND_FACTOR)}; the textbook step: {textbook_s / shape_s:.2f}x)")
     print(f"NumPy epoch / {square}^3 bound: {factor:.2f}x (goal <= {GOAL_BOUND_FACTOR}x: "
           f"{_verdict(factor <= GOAL_BOUND_FACTOR)})")
 
@@ -478,5 +496,6 @@ def _run(repeats, data_dir, threads, memory, print) -> dict:
         print(f"peak memory of `mnistlab train --epochs 1`: "
               + (f"{peak / 1e6:.0f} MB" if peak else "not measured (no rusage on this system, or it failed)")
               + f" (the float32 training set is {train_bytes / 1e6:.0f} MB)")
-    return {"blas": blas, "load_s": load_s, "numpy_epoch_s": numpy_s, "torch_epoch_s": torch_s,
+    return {"blas": blas, "load_s": load_s, "numpy_epoch_s": numpy_s, "textbook_epoch_s": textbook_s,
+            "torch_epoch_s": torch_s,
             "shape_bound_s": shape_s, "gflops": gflops, "bound_s": bound_s, "train_peak_bytes": peak}

@@ -11,9 +11,11 @@ return a new array and leave ``w`` unchanged.
 Each rule also has an in-place form (``sgd_in_place``, ...; :data:`IN_PLACE_RULES`)
 with the same contract and the same arithmetic, bit for bit, that writes the
 step into ``w`` and the state arrays instead of allocating new ones. It is what
-:func:`mnistlab.train.train` uses for a rule given by name: a (784, 256) float32
-parameter is 0.8 MB, and every new array of that size is another pass over
-memory, in a loop that takes 469 steps per epoch.
+:func:`mnistlab.train.textbook_step` uses for a rule given by name: a (784, 256)
+float32 parameter is 0.8 MB, and every new array of that size is another pass
+over memory, in a loop that takes 469 steps per epoch. (For ReLU networks,
+:class:`mnistlab.fused.FusedStep` goes further: it folds the learning rate into
+backpropagation.)
 """
 
 from __future__ import annotations

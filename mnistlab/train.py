@@ -16,6 +16,7 @@ import numpy as np
 from mnistlab import optim
 from mnistlab._rng import as_generator
 from mnistlab.data import iterate_minibatches
+from mnistlab.fused import FusedStep, fused_step_unsupported
 
 #: Training accuracy is measured on this many fixed training samples per epoch:
 #: a forward pass over all 60,000 would add a third to each epoch's time.
@@ -40,6 +41,9 @@ class History:
         Wall seconds of the epoch's updates (not counting the evaluation).
     batch_loss : list of float
         The loss of every mini-batch, in order.
+    step : str
+        How every step was made: ``"fused"`` (:class:`mnistlab.fused.FusedStep`)
+        or ``"textbook"`` with the reason, e.g. ``"textbook (the update rule is a function)"``.
     """
 
     loss: list = field(default_factory=list)
@@ -47,6 +51,7 @@ class History:
     val_acc: list = field(default_factory=list)
     epoch_time: list = field(default_factory=list)
     batch_loss: list = field(default_factory=list)
+    step: str = ""
 
     @property
     def epochs(self) -> int:
@@ -98,7 +103,8 @@ def resolve_update_rule(update_rule: str | Callable) -> Callable:
     A name (a key of :data:`mnistlab.optim.UPDATE_RULES`) gives the rule's
     in-place form from :data:`mnistlab.optim.IN_PLACE_RULES`: the same result,
     bit for bit, without new parameter-sized arrays per step. A callable (e.g.
-    a student's ``sgd_momentum``) is returned as it is.
+    a student's ``sgd_momentum``) is returned as it is. (This is the rule of the
+    textbook step; :class:`mnistlab.fused.FusedStep` makes its own update.)
     """
     if callable(update_rule):
         return update_rule
@@ -108,6 +114,35 @@ def resolve_update_rule(update_rule: str | Callable) -> Callable:
         raise ValueError(
             f"unknown update_rule {update_rule!r}; use one of {sorted(optim.UPDATE_RULES)} or a function"
         ) from None
+
+
+def textbook_step(model, rule: Callable, configs: dict) -> Callable:
+    """The training step as chapters 4 and 5 write it: ``model.loss``, then ``rule`` per parameter.
+
+    Chapter 5: SGD and momentum.
+
+    Parameters
+    ----------
+    model : MLP-like
+        Has ``params`` and ``loss(x, y) -> (loss, grads)``.
+    rule : callable
+        ``rule(w, dw, config) -> (next_w, config)``.
+    configs : dict of str -> dict
+        One config per parameter name; each rule call replaces its entry.
+
+    Returns
+    -------
+    callable
+        ``step(x_batch, y_batch) -> float``: updates ``model.params``, returns
+        the mini-batch loss (before the update).
+    """
+    def step(x_batch, y_batch):
+        loss, grads = model.loss(x_batch, y_batch)
+        for name, w in model.params.items():
+            model.params[name], configs[name] = rule(w, grads[name], configs[name])
+        return loss
+
+    return step
 
 
 def train(
@@ -122,6 +157,7 @@ def train(
     rng: np.random.Generator | int | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    fused: bool = True,
 ) -> History:
     """Train ``model`` with mini-batch gradient descent; return its :class:`History`.
 
@@ -153,6 +189,11 @@ def train(
         Show a progress bar (terminal or notebook) and a line per epoch.
     log : callable, optional
         Called with each epoch's summary line (e.g. ``print``).
+    fused : bool, default True
+        Make each step with :class:`mnistlab.fused.FusedStep` where it supports
+        the model, the rule and the data (a ReLU MLP with the softmax
+        cross-entropy, "sgd" or "sgd_momentum" by name): the same training up
+        to rounding, in less time. False: always ``model.loss`` and the rule.
 
     Returns
     -------
@@ -166,7 +207,17 @@ def train(
         )
     rule = resolve_update_rule(update_rule)
     gen = as_generator(rng)
-    configs = {name: copy.deepcopy(optim_config or {}) for name in model.params}
+    history = History()
+    reason = fused_step_unsupported(model, update_rule, x_train, y_train) if fused else "fused=False"
+    if reason is None:
+        history.step = "fused"
+        configs = {"every parameter": copy.deepcopy(optim_config or {})}
+        step = FusedStep(model, update_rule, configs["every parameter"], batch_size)
+        step.check_labels(y_train)
+    else:
+        history.step = f"textbook ({reason})"
+        configs = {name: copy.deepcopy(optim_config or {}) for name in model.params}
+        step = textbook_step(model, rule, configs)
     subset = gen.choice(len(x_train), size=min(TRAIN_ACC_SAMPLES, len(x_train)), replace=False)
     steps_per_epoch = -(-len(x_train) // batch_size)
 
@@ -175,20 +226,17 @@ def train(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=epochs * steps_per_epoch, unit="batch", desc="training")
-    history = History()
     try:
         for epoch in range(epochs):
             start = time.perf_counter()
             losses = []
             for x_batch, y_batch in iterate_minibatches(x_train, y_train, batch_size, shuffle=True, rng=gen):
-                loss, grads = model.loss(x_batch, y_batch)
+                loss = step(x_batch, y_batch)
                 if not math.isfinite(loss):
                     raise FloatingPointError(
                         f"the loss became {loss} in epoch {epoch + 1}: the learning rate is probably "
                         "too high for this model; lower it (e.g. by 10x)"
                     )
-                for name, w in model.params.items():
-                    model.params[name], configs[name] = rule(w, grads[name], configs[name])
                 losses.append(loss)
                 if bar is not None:
                     bar.update()

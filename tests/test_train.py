@@ -45,9 +45,10 @@ def test_custom_update_rule_and_lr_decay():
         return w - config["learning_rate"] * dw, config
 
     model = MLP([8, 4, 3], rng=0)
-    train(model, _blobs(n=64), update_rule=my_sgd, optim_config={"learning_rate": 1.0},
-          batch_size=32, epochs=2, lr_decay=0.5, rng=0, progress=False)
+    history = train(model, _blobs(n=64), update_rule=my_sgd, optim_config={"learning_rate": 1.0},
+                    batch_size=32, epochs=2, lr_decay=0.5, rng=0, progress=False)
     assert seen[0] == 1.0 and seen[-1] == 0.5
+    assert history.step == "textbook (the update rule is a function)"  # a student's rule is called as given
 
 
 def test_diverging_loss_raises_a_clear_error():
@@ -77,14 +78,16 @@ def test_progress_bar_writes_epoch_lines(capsys):
 
 @pytest.mark.parametrize("name", ["sgd", "sgd_momentum", "nesterov_momentum"])
 def test_a_rule_by_name_trains_exactly_like_the_textbook_function(name):
-    # By name, train uses the in-place form; given the function, it calls it as a student's.
+    # By name (and with the textbook step), train uses the in-place form; given the function, it
+    # calls it as a student's. (The fused step is compared with the textbook one in test_fused.py.)
     from mnistlab import optim
 
     models = {}
     for rule in (name, optim.UPDATE_RULES[name]):
         model = MLP([8, 16, 3], dtype=np.float32, rng=2)
         history = train(model, _blobs(), update_rule=rule, optim_config={"learning_rate": 0.05, "momentum": 0.9},
-                        batch_size=32, epochs=2, rng=5, progress=False)
+                        batch_size=32, epochs=2, rng=5, progress=False, fused=False)
+        assert history.step.startswith("textbook")
         models[callable(rule)] = (model, history)
     (fast, h_fast), (text, h_text) = models[False], models[True]
     for key in text.params:
