@@ -15,6 +15,7 @@ degraded mode (sandbox forced off) grades, warns once and flags every row.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import csv
 import json
 import os
@@ -272,6 +273,12 @@ async def _run_in_kernel(km, code: str, cwd: str) -> dict:
     return json.loads(text.strip().splitlines()[-1])
 
 
+def _run(coroutine):
+    """``asyncio.run`` in a thread of its own: the suite's browser fixture (Playwright) keeps a loop running here."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def test_without_the_guard_the_os_sandbox_still_hides_the_course(tmp_path):
     """The kernel of a graded submission, confined exactly as the worker confines it, minus the guard.
 
@@ -314,8 +321,8 @@ def test_without_the_guard_the_os_sandbox_still_hides_the_course(tmp_path):
         saved = dict(os.environ)
         os.environ.update(kernel_env)
         try:
-            plain = asyncio.run(_run_in_kernel(AsyncKernelManager(), "FORKS = 0\n" + code, str(workdir)))
-            sandboxed = asyncio.run(_run_in_kernel(
+            plain = _run(_run_in_kernel(AsyncKernelManager(), "FORKS = 0\n" + code, str(workdir)))
+            sandboxed = _run(_run_in_kernel(
                 os_sandbox.SandboxedKernelManager(config=config), fork_bomb + code, str(workdir)))
         finally:
             os.environ.clear()

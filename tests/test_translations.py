@@ -73,6 +73,13 @@ def untranslatable_parts(text: str, page: str) -> Counter:
     return Counter(roles + CODE.findall(rest) + MATH.findall(rest) + LINK_TARGET.findall(rest))
 
 
+def test_no_compiled_catalog_is_tracked():
+    # Sphinx compiles each .po into a .mo when the .po is newer: a tracked .mo, newer in a fresh clone,
+    # would make the Chinese build show an old translation (or English).
+    tracked = subprocess.run(["git", "ls-files", "*.mo"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    assert not tracked, f"compiled catalogs in git (remove them, .gitignore has *.mo): {tracked}"
+
+
 def test_every_page_of_the_book_has_a_catalog():
     assert set(PAGES) == {Path(p).stem for p in i18n.toc_pages()}, (
         "book/locale/zh_CN/LC_MESSAGES/book/ must have one catalog per page of _toc.yml: "
