@@ -401,3 +401,13 @@ def test_plain_nbgrader_autograde_runs_the_kernel_in_the_os_sandbox(tmp_path):
     errors = cell_errors(course, "disk_hog", "relu")
     assert "No space left on device" in errors and f"may write at most {DISK_LIMIT_MB} MB" in errors, errors
     assert sorted(os.listdir(course.root / "autograded" / "disk_hog" / A)) == [f"{A}.ipynb"]
+
+
+def test_a_submission_that_plots_is_not_flagged(tmp_path):
+    """a5 plots its training history: Matplotlib's first import in a kernel must not try to start fc-list."""
+    a5 = "a5_sgd_momentum"
+    course = h.make_course(tmp_path)
+    h.submit(course, a5, "reference", h.student_notebook(course, a5))
+    run = h.grade_with_command(course, a5, cell_timeout=300)
+    row = run["rows"]["reference"]
+    assert (row["score"], row["flags"]) == ("10", ""), row

@@ -90,6 +90,7 @@ class GuardedExecute(RobustExecute):
         seed = grading_seed(secret, assignment, student)
         private = Path(tempfile.mkdtemp(prefix="mnistlab-autograde-"))
         (private / "tmp").mkdir()
+        sandbox.seed_matplotlib_cache(private / "tmp")  # MPLCONFIGDIR without the OS sandbox
         resources[_RESOURCE_KEY] = {"seed": seed, "private": str(private), "course": str(course)}
         # The kernel in the OS sandbox, as mnistlab grade's (mnistlab.grader.worker.confine_kernels): its
         # own network, nothing of the course, a tmpfs with the disk quota as its only writable place.

@@ -112,6 +112,7 @@ mount -t tmpfs -o "size=${1}m,nr_inodes=$2,mode=0755" mnistlab-submission "$3"
 mkdir -p "$3/work" "$3/tmp" "$3/home" "$3/k"
 if [ -d "$4" ]; then cp -R "$4/." "$3/work/"; fi
 if [ -d "$5" ]; then cp -R "$5" "$3/ipython"; fi
+if [ -d "$5/matplotlib" ]; then cp -R "$5/matplotlib/." "$3/tmp/"; fi
 cd "$3/work"
 shift 5
 exec setpriv --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"

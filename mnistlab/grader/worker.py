@@ -140,6 +140,7 @@ def confine_kernels(private: Path, course: Path, student: str, assignment: str, 
     workdir = private / "autograded" / student / assignment
     tmp = private / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
+    sandbox.seed_matplotlib_cache(tmp)  # MPLCONFIGDIR without the OS sandbox
     report = private / "kernel-guard.jsonl"
     report.touch()
     # The runtime folder holds every kernel's connection file and key: with parallel workers, a
