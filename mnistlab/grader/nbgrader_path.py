@@ -90,7 +90,6 @@ class GuardedExecute(RobustExecute):
         seed = grading_seed(secret, assignment, student)
         private = Path(tempfile.mkdtemp(prefix="mnistlab-autograde-"))
         (private / "tmp").mkdir()
-        sandbox.seed_matplotlib_cache(private / "tmp")  # MPLCONFIGDIR without the OS sandbox
         resources[_RESOURCE_KEY] = {"seed": seed, "private": str(private), "course": str(course)}
         # The kernel in the OS sandbox, as mnistlab grade's (mnistlab.grader.worker.confine_kernels): its
         # own network, nothing of the course, a tmpfs with the disk quota as its only writable place.
@@ -104,6 +103,8 @@ class GuardedExecute(RobustExecute):
             private / "ipython", writable=[os_sandbox.WRITABLE] if confined else [workdir, private / "tmp"],
             hidden=hidden, memory_mb=MEMORY_LIMIT_MB, report_path=report,
         )
+        for folder in (ipython / "matplotlib", private / "tmp"):  # MPLCONFIGDIR, in the sandbox and without it
+            os_sandbox.seed_matplotlib_cache(folder)
         self.kernel_manager_class = os_sandbox.SandboxedKernelManager
         self.explain_limits = True
         self.config.SandboxedKernelManager.runtime = {"dir": str(private / "runtime")}

@@ -383,6 +383,25 @@ def launch_hook(cgroup: PidsCgroup | None, *, ignore_sigint: bool = False):
     return hook
 
 
+def seed_matplotlib_cache(folder) -> None:
+    """Put this (grading) process's Matplotlib font list into ``folder``, a kernel's ``MPLCONFIGDIR``.
+
+    In an empty ``MPLCONFIGDIR`` Matplotlib's first import builds the list by running ``fc-list``: in a
+    guarded kernel that is a refused process start, and every submission that plots (a5's training
+    history) would be flagged for it. The list names system font files, the same inside the sandbox.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import matplotlib
+        import matplotlib.font_manager  # noqa: F401  (builds the list in this process's cache if missing)
+    except Exception:  # noqa: BLE001 - no Matplotlib here: the kernel has none either
+        return
+    for font_list in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
+        shutil.copy2(font_list, folder / font_list.name)
+
+
+
 # ---------------------------------------------------------------------------
 # The kernel
 # ---------------------------------------------------------------------------

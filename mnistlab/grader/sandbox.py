@@ -700,24 +700,6 @@ del _mnistlab_guard
 '''
 
 
-def seed_matplotlib_cache(folder) -> None:
-    """Put this (grading) process's Matplotlib font list into ``folder``, a kernel's ``MPLCONFIGDIR``.
-
-    In an empty ``MPLCONFIGDIR`` Matplotlib's first import builds the list by running ``fc-list``: in a
-    guarded kernel that is a refused process start, and every submission that plots (a5's training
-    history) would be flagged for it. The list names system font files, the same inside the sandbox.
-    """
-    folder = pathlib.Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        import matplotlib
-        import matplotlib.font_manager  # noqa: F401  (builds the list in this process's cache if missing)
-    except Exception:  # noqa: BLE001 - no Matplotlib here: the kernel has none either
-        return
-    for font_list in pathlib.Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
-        shutil.copy2(font_list, folder / font_list.name)
-
-
 def kernel_startup_dir(dest, *, writable, hidden, memory_mb, report_path) -> pathlib.Path:
     """Create an IPython folder whose start-up file guards every kernel started with it.
 
@@ -774,8 +756,6 @@ def kernel_startup_dir(dest, *, writable, hidden, memory_mb, report_path) -> pat
         if str(dest) == folder or str(dest).startswith(folder.rstrip("/") + "/"):
             raise ValueError(f"the IPython folder {dest} must not be inside the writable folder {folder}")
     profile = dest / "profile_default"
-    # The OS sandbox copies it into the kernel's MPLCONFIGDIR (mnistlab.grader.os_sandbox).
-    seed_matplotlib_cache(dest / "matplotlib")
     # IPython creates these when it first sees a profile; create them now so the
     # kernel has nothing to write here.
     for sub in ("startup", "security", "log", "pid", "db"):

@@ -140,7 +140,6 @@ def confine_kernels(private: Path, course: Path, student: str, assignment: str, 
     workdir = private / "autograded" / student / assignment
     tmp = private / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    sandbox.seed_matplotlib_cache(tmp)  # MPLCONFIGDIR without the OS sandbox
     report = private / "kernel-guard.jsonl"
     report.touch()
     # The runtime folder holds every kernel's connection file and key: with parallel workers, a
@@ -154,6 +153,9 @@ def confine_kernels(private: Path, course: Path, student: str, assignment: str, 
         memory_mb=MEMORY_LIMIT_MB,
         report_path=report,
     )
+    # MPLCONFIGDIR: the OS sandbox copies ipython/matplotlib into its own; without it, tmp is the kernel's.
+    for folder in (ipython / "matplotlib", tmp):
+        os_sandbox.seed_matplotlib_cache(folder)
     config.Execute.kernel_manager_class = os_sandbox.SandboxedKernelManager
     config.RobustExecute.explain_limits = True
     config.SandboxedKernelManager.runtime = {"dir": str(private / "runtime")}
