@@ -15,7 +15,10 @@ Prints, from a single process so that the ratios compare like with like:
 5. two lower bounds on the epoch: the *shape-matched* bound, the same matrix
    products one epoch does (same shapes, count and dtype) timed alone, back to
    back; and the *2048^3* bound, the epoch's matmul FLOPs at the rate of one
-   large square product (which batch-128 shapes cannot reach);
+   large square product (which batch-128 shapes cannot reach); then the
+   *floor* (:func:`floor_runner`): the products with each mini-batch copied
+   out of the shuffled data and every weight's momentum update, what any NumPy
+   loop of the model pays before its biases, activations and loss;
 6. the peak memory (maximum resident set) of ``mnistlab train`` for one epoch.
 
 The timings of 3-5 are interleaved, one of each per repeat, and reported as
@@ -249,6 +252,71 @@ def shape_matched_runner(layer_sizes=LAYER_SIZES, n: int = 60_000, batch_size: i
     return run
 
 
+def floor_runner(x: np.ndarray, layer_sizes=LAYER_SIZES, batch_size: int = BATCH_SIZE,
+                 momentum: float = OPTIM_CONFIG["momentum"], rng=0):
+    """A function that times what no NumPy training loop of this model can leave out.
+
+    One epoch of: each mini-batch copied out of ``x`` in a shuffled order
+    (``x[idx]``, as :func:`mnistlab.data.iterate_minibatches` does it), the
+    products of :func:`shape_matched_runner` with that copy as the first layer's
+    input, and every weight's momentum update as :class:`mnistlab.fused.FusedStep`
+    makes it (``step = x^T dout`` into its array, then ``v *= momentum;
+    v += step; w += v``). Nothing else: no bias, activation or loss. The other
+    operands are random arrays of the epoch's shapes and of ``x``'s dtype.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, D)
+        The training images (``D = layer_sizes[0]``).
+    layer_sizes : sequence of int
+    batch_size : int
+    momentum : float
+    rng : np.random.Generator, int or None
+        The operands and the shuffled orders.
+
+    Returns
+    -------
+    callable
+        ``run() -> float``: wall seconds of one epoch. Its attributes
+        ``weights``, ``velocities`` (one array per layer, updated by every run)
+        and ``douts`` (the gradient each layer's backward pass starts from,
+        shape (batch_size, out)) are the arrays it works on.
+    """
+    from mnistlab._rng import as_generator
+
+    gen = as_generator(rng)
+    dtype, pairs = x.dtype, list(zip(layer_sizes[:-1], layer_sizes[1:]))
+    weights = [gen.standard_normal((a, b)).astype(dtype) for a, b in pairs]
+    velocities = [np.zeros_like(w) for w in weights]
+    steps = [np.empty_like(w) for w in weights]
+    outs = [np.empty((batch_size, b), dtype) for _, b in pairs]
+    inputs = [None] + [gen.standard_normal((batch_size, a)).astype(dtype) for a, _ in pairs[1:]]
+    douts = [(1e-3 * gen.standard_normal((batch_size, b))).astype(dtype) for _, b in pairs]
+    dxs = [np.empty((batch_size, a), dtype) for a, _ in pairs]
+
+    def run() -> float:
+        order = gen.permutation(len(x))
+        start = time.perf_counter()
+        for first in range(0, len(x), batch_size):
+            batch = x[order[first:first + batch_size]]
+            n = len(batch)
+            ins = [batch] + [inp[:n] for inp in inputs[1:]]
+            for layer, w in enumerate(weights):
+                np.matmul(ins[layer], w, out=outs[layer][:n])
+            for layer in reversed(range(len(weights))):
+                dout, w, v = douts[layer][:n], weights[layer], velocities[layer]
+                np.matmul(ins[layer].T, dout, out=steps[layer])
+                if layer > 0:
+                    np.matmul(dout, w.T, out=dxs[layer][:n])
+                v *= momentum
+                v += steps[layer]
+                w += v
+        return time.perf_counter() - start
+
+    run.weights, run.velocities, run.douts = weights, velocities, douts
+    return run
+
+
 def measure_gflops(m: int = 2048, k: int = 2048, n: int = 2048, repeats: int = 5) -> float:
     """Best GFLOP/s of a float32 ``(m, k) @ (k, n)`` product on this machine's BLAS.
 
@@ -394,7 +462,7 @@ def run(repeats: int = 5, data_dir=None, threads: int | None = None, memory: boo
     -------
     dict
         ``blas`` (list of dict), ``load_s``, ``numpy_epoch_s``,
-        ``textbook_epoch_s``, ``torch_epoch_s`` (or None), ``shape_bound_s``, ``gflops``,
+        ``textbook_epoch_s``, ``torch_epoch_s`` (or None), ``shape_bound_s``, ``floor_s``, ``gflops``,
         ``bound_s``, ``train_peak_bytes`` (or None).
     """
     from contextlib import nullcontext
@@ -439,17 +507,18 @@ def _run(repeats, data_dir, threads, memory, print) -> dict:
         print("PyTorch is not importable: the comparison is skipped (see the README's benchmark section)")
     torch_epoch = _torch_epoch_runner(torch, init, x, y, threads) if torch is not None else None
     products_alone = shape_matched_runner(LAYER_SIZES, len(x), BATCH_SIZE, np.float32, rng=2)
+    floor = floor_runner(x, LAYER_SIZES, BATCH_SIZE, rng=3)
     rng = np.random.default_rng(1)
     square = 2048
     flops_square = 2.0 * square**3
     a = rng.standard_normal((square, square), dtype=np.float32)
     b = rng.standard_normal((square, square), dtype=np.float32)
 
-    times = {"numpy": [], "textbook": [], "torch": [], "shape": [], "square": []}
+    times = {"numpy": [], "textbook": [], "torch": [], "shape": [], "floor": [], "square": []}
     for round_ in range(repeats + 1):  # round 0 warms up (threads started, pages touched) and is not kept
         figures = {"numpy": _numpy_epoch(model, x, y, rng),
                    "textbook": _numpy_epoch(textbook_model, x, y, rng, fused=False),
-                   "shape": products_alone(), "square": _timed(lambda: a @ b)}
+                   "shape": products_alone(), "floor": floor(), "square": _timed(lambda: a @ b)}
         if torch_epoch:
             time.sleep(SETTLE_SECONDS)  # NumPy's BLAS threads stop spinning before PyTorch's epoch...
             figures["torch"] = torch_epoch(rng)
@@ -479,6 +548,11 @@ def _run(repeats, data_dir, threads, memory, print) -> dict:
     shape_s = statistics.median(times["shape"])
     print(f"shape-matched bound: the epoch's {count} float32 matrix products alone, back to back "
           f"(median of {repeats}): {shape_s:.3f} s {_figures(times['shape'])} = {flops / shape_s / 1e9:.1f} GFLOP/s")
+    floor_s = statistics.median(times["floor"])
+    print(f"floor: the same products with each mini-batch copied out of the shuffled training set and every "
+          f"weight's momentum update (v *= momentum; v += step; w += v), nothing else (median of {repeats}): "
+          f"{floor_s:.3f} s {_figures(times['floor'])} = {floor_s / shape_s:.2f}x the shape-matched bound "
+          f"(what any NumPy loop of this model pays before its biases, activations and loss)")
     gflops = flops_square / statistics.median(times["square"]) / 1e9
     bound_s = flops / (gflops * 1e9)
     print(f"BLAS float32 matmul {square}^3 (median of {repeats}): {gflops:.1f} GFLOP/s, {threads} threads; "
@@ -486,7 +560,8 @@ def _run(repeats, data_dir, threads, memory, print) -> dict:
     shape_factor = numpy_s / shape_s
     factor = numpy_s / bound_s
     print(f"NumPy epoch / shape-matched bound: {shape_factor:.2f}x (goal <= {GOAL_SHAPE_BOUND_FACTOR}x: "
-          f"{_verdict(shape_factor <= GOAL_SHAPE_BOUND_FACTOR)}; the textbook step: {textbook_s / shape_s:.2f}x)")
+          f"{_verdict(shape_factor <= GOAL_SHAPE_BOUND_FACTOR)}; the textbook step: {textbook_s / shape_s:.2f}x; "
+          f"the floor: {floor_s / shape_s:.2f}x)")
     print(f"NumPy epoch / {square}^3 bound: {factor:.2f}x (goal <= {GOAL_BOUND_FACTOR}x: "
           f"{_verdict(factor <= GOAL_BOUND_FACTOR)})")
 
@@ -498,4 +573,4 @@ def _run(repeats, data_dir, threads, memory, print) -> dict:
               + f" (the float32 training set is {train_bytes / 1e6:.0f} MB)")
     return {"blas": blas, "load_s": load_s, "numpy_epoch_s": numpy_s, "textbook_epoch_s": textbook_s,
             "torch_epoch_s": torch_s,
-            "shape_bound_s": shape_s, "gflops": gflops, "bound_s": bound_s, "train_peak_bytes": peak}
+            "shape_bound_s": shape_s, "floor_s": floor_s, "gflops": gflops, "bound_s": bound_s, "train_peak_bytes": peak}

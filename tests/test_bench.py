@@ -67,3 +67,31 @@ def test_numpys_blas_is_found_and_its_threads_follow_threadpoolctl():
     assert infos and all(info["user_api"] == "blas" for info in infos)
     with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
         assert all(info["num_threads"] == 1 for info in bench.numpy_blas_info())
+
+
+def test_the_floor_copies_every_sample_once_per_epoch_and_updates_with_momentum():
+    # Oracle by hand: with every image all ones, each full batch's step is the same, s = ones^T dout
+    # (a column sum of dout), whatever the order. With momentum mu, after k steps v_k = s (1 - mu^k) / (1 - mu)
+    # and the weights have moved by sum_j v_j = s (k - mu (1 - mu^k) / (1 - mu)) / (1 - mu).
+    n, batch, mu = 24, 8, 0.5
+    run = bench.floor_runner(np.ones((n, 6), np.float32), (6, 5, 3), batch_size=batch, momentum=mu, rng=0)
+    w0 = run.weights[0].copy()
+    assert run() > 0
+    k = n // batch
+    s = np.ones(batch, np.float32) @ run.douts[0]  # the first layer's step: ones^T dout, shape (5,)
+    moved = s * (k - mu * (1 - mu**k) / (1 - mu)) / (1 - mu)
+    np.testing.assert_allclose(run.weights[0] - w0, np.broadcast_to(moved, w0.shape), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(run.velocities[0], np.broadcast_to(s * (1 - mu**k) / (1 - mu), w0.shape), rtol=1e-5)
+
+
+def test_the_floor_sees_every_sample_of_a_short_last_batch():
+    # Momentum 0: the first layer's weights move by the sum over batches of x_b^T dout[:len(x_b)]. With
+    # dout's rows all equal (r), that is outer(sum of all images, r), whatever the order and the short batch.
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((21, 4)).astype(np.float64)
+    run = bench.floor_runner(x, (4, 3, 2), batch_size=8, momentum=0.0, rng=2)
+    r = np.array([1.0, -2.0, 0.5])
+    run.douts[0][...] = r
+    w0 = run.weights[0].copy()
+    run()
+    np.testing.assert_allclose(run.weights[0] - w0, np.outer(x.sum(axis=0), r), rtol=1e-10)

@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import csv
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -342,6 +346,98 @@ def test_without_the_guard_the_os_sandbox_still_hides_the_course(tmp_path):
     assert int(sandboxed["fork"].split()[-1]) < PROCESS_LIMIT, sandboxed
     print(f"\nguard off, in the sandbox: {sandboxed}")
     assert listener.connections == 1 and listener.received == b"leak"  # the control's, and only it
+
+
+# ---------------------------------------------------------------------------
+# A sandboxed kernel ends with the process that graded it
+# ---------------------------------------------------------------------------
+
+
+def _marked(marker: str) -> dict[int, str]:
+    """The processes (host pid -> command line) with ``marker`` in their environment."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if marker.encode() in (proc / "environ").read_bytes().split(b"\0"):
+                    found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
+    return found
+
+
+def _wait_until_gone(marker: str, seconds: float) -> dict[int, str]:
+    deadline = time.monotonic() + seconds
+    while (left := _marked(marker)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+#: A grading process's part, alone: start one sandboxed kernel, say so, then wait to be killed.
+_KERNEL_OWNER = """
+import asyncio, sys
+from mnistlab.grader.os_sandbox import SandboxedKernelManager
+async def main():
+    km = SandboxedKernelManager(runtime={"dir": sys.argv[1]})
+    await km.start_kernel(cwd=sys.argv[1])
+    kc = km.client(); kc.start_channels()
+    await kc.wait_for_ready(timeout=60)
+    print("ready", flush=True)
+    await asyncio.sleep(3600)
+asyncio.run(main())
+"""
+
+
+def test_a_sandboxed_kernel_ends_when_its_grading_process_is_killed(tmp_path):
+    require_sandbox()
+    marker = f"MNISTLAB_TEST_OWNER={uuid.uuid4().hex}"
+    env = {**os.environ, marker.split("=")[0]: marker.split("=")[1]}
+    owner = subprocess.Popen([sys.executable, "-c", _KERNEL_OWNER, str(tmp_path)], env=env,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        lines = []  # the kernel writes to the same stdout: its banner comes first
+        while (line := owner.stdout.readline()) and line.strip() != "ready":
+            lines.append(line)
+        assert line.strip() == "ready", "".join(lines)
+        running = _marked(marker)
+        assert any("ipykernel" in cmd for cmd in running.values()), running
+        assert any(cmd.startswith("bwrap ") for cmd in running.values()), running
+        owner.kill()  # SIGKILL: nothing of the grading process runs any more
+        owner.wait(timeout=10)
+        left = _wait_until_gone(marker, 15)
+        assert not left, f"still running 15 s after the grading process was killed: {left}"
+    finally:
+        owner.kill()
+        for pid in _marked(marker):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_the_lifeline_alone_ends_the_sandbox(tmp_path):
+    """The grading process stays alive (so bwrap's --die-with-parent never fires); only the lifeline is cut."""
+    require_sandbox()
+
+    async def scenario():
+        km = os_sandbox.SandboxedKernelManager(runtime={"dir": str(tmp_path)})
+        await km.start_kernel(cwd=str(tmp_path))
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            process = km.provisioner.process
+            await asyncio.sleep(1.0)
+            alive_before = process.poll() is None
+            km._cut_lifeline()
+            for _ in range(100):
+                if process.poll() is not None:
+                    break
+                await asyncio.sleep(0.1)
+            return alive_before, process.poll()
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    alive_before, exit_status = _run(scenario())
+    assert alive_before, "the sandboxed kernel had ended before its lifeline was cut"
+    assert exit_status is not None, "the sandbox was still running 10 s after its lifeline was cut"
 
 
 # ---------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def course_api(config):
 
     config.NbGraderAPI.log_level = logging.WARNING
     coursedir = CourseDirectory(config=config)
-    with contextlib.redirect_stderr(open(os.devnull, "w")):  # the exchange it probes is not used
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):  # the exchange it probes is not used
         api = NbGraderAPI(coursedir=coursedir, config=config)
     return api
 

@@ -43,6 +43,12 @@ The kernel (:class:`SandboxedKernelManager`)
     writable outside its ``tmpfs``. ``bwrap`` ignores ``SIGINT`` (jupyter_client
     interrupts the kernel's process group); ipykernel restores Python's handler
     while a cell runs, so an interrupt stops the cell, not the sandbox.
+    A kernel waits for messages forever, so it must not outlive its grading
+    process: besides ``bwrap --die-with-parent`` (which a batch system's kill
+    does not always reach: ``SIGTERM`` to every process, then ``SIGKILL`` to the
+    ones still below the job), the sandbox has a *lifeline*, a pipe whose write
+    end only the grading process holds; a process inside reads it and, when it
+    ends, kills everything in the sandbox.
 
 Where the OS refuses (:func:`unavailable_reason`)
     Probed once per process by starting the same sandbox around ``true``. Without
@@ -113,8 +119,17 @@ mkdir -p "$3/work" "$3/tmp" "$3/home" "$3/k"
 if [ -d "$4" ]; then cp -R "$4/." "$3/work/"; fi
 if [ -d "$5" ]; then cp -R "$5" "$3/ipython"; fi
 if [ -d "$5/matplotlib" ]; then cp -R "$5/matplotlib/." "$3/tmp/"; fi
+if [ "$6" != - ]; then
+  # The lifeline: the grading process holds the pipe's other end. However it ends (even by SIGKILL, which
+  # bwrap's --die-with-parent does not always pass on), the read sees the end of the pipe and everything in
+  # the sandbox is killed; pid 1 (bwrap) then ends with its child, and the PID namespace with it.
+  # It runs as a child of pid 1, not of the command (ipykernel signals its own children when it shuts
+  # down), and reads through /proc (dash's redirections take one-digit descriptors only).
+  (setpriv --inh-caps=-all --bounding-set=-all --no-new-privs -- \
+    sh -c 'read -r _ < "/proc/self/fd/$0"; kill -KILL -1' "$6" &)
+fi
 cd "$3/work"
-shift 5
+shift 6
 exec setpriv --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"
 """
 
@@ -221,8 +236,14 @@ def limit_prefix(c: Confinement, *, processes: bool = True) -> list[str]:
 
 
 def bwrap_command(command: list[str], c: Confinement, *, info_fd: int | None = None,
-                  env: dict | None = None) -> list[str]:
-    """The ``bwrap`` command line that runs ``command`` confined by ``c`` (see the module docstring)."""
+                  lifeline_fd: int | None = None, env: dict | None = None) -> list[str]:
+    """The ``bwrap`` command line that runs ``command`` confined by ``c`` (see the module docstring).
+
+    ``info_fd``: where ``bwrap`` writes its JSON (the sandbox's pid). ``lifeline_fd``: the read end of a
+    pipe whose write end only the caller holds; the sandbox is killed when that end closes (a kernel,
+    which otherwise waits for messages forever, must not outlive a grading process that was killed).
+    Both must be passed to the ``bwrap`` process (``pass_fds``).
+    """
     args = ["bwrap", "--unshare-all", "--die-with-parent", "--uid", "0", "--gid", "0",
             "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP", "--unsetenv", "JPY_PARENT_PID"]
     if info_fd is not None:
@@ -265,7 +286,7 @@ def bwrap_command(command: list[str], c: Confinement, *, info_fd: int | None = N
         args += ["--setenv", key, str(value)]
     args += ["--remount-ro", "/", "--remount-ro", "/dev"]
     setup = ["sh", "-c", _SETUP, "mnistlab-sandbox", str(int(c.disk_mb)), str(int(c.files) + _RESERVED_INODES),
-             WRITABLE, _SUBMISSION, _IPYTHON]
+             WRITABLE, _SUBMISSION, _IPYTHON, "-" if lifeline_fd is None else str(int(lifeline_fd))]
     return [*args, *setup, *limit_prefix(c), *command]
 
 
@@ -430,14 +451,21 @@ class SandboxedKernelManager(AsyncKernelManager):
         self._host_ip = str(folder / "k")
         self.ip = self._inside_ip()
         self._cgroup = None
+        self._lifeline = None  # the write end of the running sandbox's lifeline (bwrap_command)
 
     def _release_cgroup(self) -> None:
         if self._cgroup is not None:
             self._cgroup.remove()
             self._cgroup = None
 
+    def _cut_lifeline(self) -> None:
+        if self._lifeline is not None:
+            os.close(self._lifeline)
+            self._lifeline = None
+
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
+        self._cut_lifeline()  # whatever is left of the sandbox ends
         self._release_cgroup()  # the kernel has ended: its cgroup is empty
 
     def _inside_ip(self) -> str:
@@ -454,13 +482,18 @@ class SandboxedKernelManager(AsyncKernelManager):
         c.readable = [*c.readable, self.connection_file]
         c.submission = kw.get("cwd") or c.submission
         read_end, write_end = os.pipe()
+        self._cut_lifeline()
+        lifeline_end, self._lifeline = os.pipe()  # non-inheritable: no other child gets the write end
         self._release_cgroup()
         self._cgroup = PidsCgroup(c.processes)
-        kw = {**kw, "pass_fds": (write_end,), "preexec_fn": launch_hook(self._cgroup, ignore_sigint=True)}
+        kw = {**kw, "pass_fds": (write_end, lifeline_end),
+              "preexec_fn": launch_hook(self._cgroup, ignore_sigint=True)}
         try:
-            await super()._async_launch_kernel(bwrap_command(kernel_cmd, c, info_fd=write_end), **kw)
+            await super()._async_launch_kernel(
+                bwrap_command(kernel_cmd, c, info_fd=write_end, lifeline_fd=lifeline_end), **kw)
         finally:
             os.close(write_end)
+            os.close(lifeline_end)
         child = read_info(read_end)["child-pid"]
         # This side connects through the sandbox's own root: nothing of it is writable from there.
         self.ip = f"/proc/{int(child)}/root{SOCKET_PREFIX}"
