@@ -224,3 +224,46 @@ def test_a_submission_over_the_wall_clock_limit_is_killed_and_flagged(tmp_path, 
 ])
 def test_stored_scores(in_kernel, points, stored):
     assert stored_scores({"in_kernel": in_kernel, "points": points}) == stored
+
+
+_RUN_DIR_OWNER = """
+import sys
+from mnistlab.grader.pool import make_run_dir
+run_dir, lock = make_run_dir("a2_relu_softmax")
+(run_dir / "private").mkdir()
+(run_dir / "private" / "copy-of-a-submission.ipynb").write_text("{}")
+print(run_dir, flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def test_a_killed_runs_private_folder_is_removed_by_the_next_run_and_a_live_one_is_kept(tmp_path, monkeypatch):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    from mnistlab.grader import pool
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    owners = [subprocess.Popen([sys.executable, "-c", _RUN_DIR_OWNER], env=env, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    killed, alive = [Path(owner.stdout.readline().strip()) for owner in owners]
+    try:
+        owners[0].send_signal(signal.SIGKILL)
+        owners[0].wait(timeout=10)
+        older = tmp_path / f"{pool.RUN_DIR_PREFIX}a1_data-from-an-older-version"  # no .lock: not ours to judge
+        older.mkdir()
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+        run_dir, lock = pool.make_run_dir("a2_relu_softmax")  # sweeps first
+        assert not killed.exists(), "the killed run's folder (a copy of a submission in it) is still there"
+        assert (alive / "private" / "copy-of-a-submission.ipynb").is_file(), "a running run's folder was removed"
+        assert older.is_dir() and run_dir.is_dir()
+        assert pool.sweep_run_dirs(str(tmp_path)) == []  # the live ones hold their locks
+        lock.close()
+        assert pool.sweep_run_dirs(str(tmp_path)) == [run_dir]  # lock released: swept like a killed run's
+    finally:
+        for owner in owners:
+            owner.kill()
+            owner.wait(timeout=10)

@@ -275,6 +275,59 @@ def _lock(course: Path, assignment: str):
     return f
 
 
+#: The private folders of grading runs (copies of submissions, worker logs) are ``<tmp>/mnistlab-grade-*``.
+RUN_DIR_PREFIX = "mnistlab-grade-"
+
+
+def make_run_dir(assignment: str):
+    """A new private folder for one grading run, and the open lock file that marks it in use.
+
+    The run holds an exclusive ``flock`` on ``<folder>/.lock`` while it lasts; the
+    operating system releases it when the process ends, however it ends. A run
+    that was killed (a cancelled batch job, an instructor's kill -9) cannot remove
+    its folder, which holds copies of the students' submissions: the next run
+    removes every such folder whose lock it can take (:func:`sweep_run_dirs`).
+
+    Returns
+    -------
+    (Path, file)
+        The folder, and its lock file (close it after removing the folder).
+    """
+    import fcntl
+
+    sweep_run_dirs()
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{assignment}-"))
+    lock = open(run_dir / ".lock.new", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    os.rename(run_dir / ".lock.new", run_dir / ".lock")  # a sweeper never sees it unlocked
+    return run_dir, lock
+
+
+def sweep_run_dirs(tmp: str | None = None) -> list[Path]:
+    """Remove the run folders (:func:`make_run_dir`) of grading runs that ended without removing them.
+
+    A folder is removed only if its ``.lock`` exists and can be locked now: its run
+    is over (a folder without one, from an older version or being created this
+    instant, is left alone). Returns the folders removed.
+    """
+    import fcntl
+
+    removed = []
+    for folder in sorted(Path(tmp or tempfile.gettempdir()).glob(f"{RUN_DIR_PREFIX}*")):
+        try:
+            lock = open(folder / ".lock", "r+")
+        except OSError:
+            continue
+        with lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # in use
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 def grade_class(course, assignment: str, students, *, jobs: int | None = None, regrade: bool = False,
                 isolated: bool = True, feedback: bool = True, timeout: float | None = None, progress: bool = True,
                 env: dict | None = None, log=print) -> PoolReport:
@@ -289,7 +342,7 @@ def grade_class(course, assignment: str, students, *, jobs: int | None = None, r
     timeout = float(timeout or job_timeout(assignment))
     report = PoolReport(assignment, jobs=jobs)
     lock = _lock(course, assignment)
-    run_dir = Path(tempfile.mkdtemp(prefix=f"mnistlab-grade-{assignment}-"))
+    run_dir, run_lock = make_run_dir(assignment)
     start = time.perf_counter()
     try:
         graded_before = in_gradebook(course, assignment)
@@ -398,6 +451,7 @@ def grade_class(course, assignment: str, students, *, jobs: int | None = None, r
     finally:
         report.wall_seconds = time.perf_counter() - start
         shutil.rmtree(run_dir, ignore_errors=True)
+        run_lock.close()
         lock.close()
     return report
 
