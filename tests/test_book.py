@@ -154,6 +154,29 @@ def _missing_downloads() -> list[Path]:
     return missing
 
 
+def _timed_build(run, log_name: str, **env_extra) -> tuple[int, str, float]:
+    """``run(env)`` (a build, returning its CompletedProcess) timed; its log saved as ``_build/<log_name>``."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", NO_COLOR="1", **env_extra)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")  # the venv's kernels
+    start = time.perf_counter()
+    try:
+        proc = run(env)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.output.decode(errors="replace") if isinstance(exc.output, bytes) else (exc.output or "")
+        pytest.fail(f"the build ({log_name}) did not finish in {BUILD_TIMEOUT_S} s:\n{_ANSI.sub('', out)[-3000:]}")
+    seconds = time.perf_counter() - start
+    log = _ANSI.sub("", proc.stdout)
+    BUILD.mkdir(exist_ok=True)
+    (BUILD / log_name).write_text(log)
+    return proc.returncode, log, seconds
+
+
+def _executed_notebooks(log: str) -> list[str]:
+    """The pages a build's log says it executed (none, for a build that uses the cache)."""
+    return sorted({os.path.relpath(m.group(1), ROOT) for m in
+                   re.finditer(r"^(/\S+?\.md): Executing notebook", log, re.MULTILINE)})
+
+
 @pytest.fixture(scope="session")
 def book_build():
     """Build the book once per session, strictly; return (returncode, log, seconds)."""
@@ -164,21 +187,9 @@ def book_build():
                        stderr=subprocess.STDOUT, text=True, timeout=BUILD_TIMEOUT_S)
     cmd = _jupyter_book() + ["build", "--all", "-W", "-n", "--keep-going", "."]
     shutil.rmtree(HTML / "reports", ignore_errors=True)  # stale execution reports would mislead
-    env = dict(os.environ, PYTHONUNBUFFERED="1", NO_COLOR="1", **BOOK_BUILD_ENV)
-    # The kernels must import this checkout's mnistlab and the venv's packages.
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    start = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, timeout=BUILD_TIMEOUT_S)
-    except subprocess.TimeoutExpired as exc:
-        out = exc.output.decode(errors="replace") if isinstance(exc.output, bytes) else (exc.output or "")
-        pytest.fail(f"`{' '.join(cmd)}` did not finish in {BUILD_TIMEOUT_S} s:\n{_ANSI.sub('', out)[-3000:]}")
-    seconds = time.perf_counter() - start
-    log = _ANSI.sub("", proc.stdout)
-    (BUILD / "book-build.log").parent.mkdir(exist_ok=True)
-    (BUILD / "book-build.log").write_text(log)
-    return proc.returncode, log, seconds
+    return _timed_build(lambda env: subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                                   stderr=subprocess.STDOUT, text=True, timeout=BUILD_TIMEOUT_S),
+                        "book-build.log", **BOOK_BUILD_ENV)
 
 
 def test_book_builds_strictly(book_build):
@@ -215,8 +226,7 @@ def test_unchanged_rebuild_uses_the_execution_cache(book_build):
     seconds = time.perf_counter() - start
     log = _ANSI.sub("", proc.stdout)
     assert proc.returncode == 0, f"the rebuild failed:\n{log[-3000:]}"
-    executed = sorted({os.path.relpath(m.group(1), ROOT) for m in
-                       re.finditer(r"^(/\S+?\.md): Executing notebook", log, re.MULTILINE)})
+    executed = _executed_notebooks(log)
     assert not executed, f"unchanged notebooks were executed again (cache not used): {executed}"
     assert seconds < CACHED_REBUILD_LIMIT_S, f"cached rebuild took {seconds:.0f} s"
 
@@ -232,23 +242,16 @@ def class_build(book_build):
         pytest.fail("the class edition is built by `make html EDITION=class`: install make", pytrace=False)
     bin_dir = Path(_jupyter_book()[0]).parent
     cmd = [make, "--no-print-directory", "html", "EDITION=class", f"BIN={bin_dir}"]
-    env = dict(os.environ, PYTHONUNBUFFERED="1", NO_COLOR="1")
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=BUILD_TIMEOUT_S)
-    seconds = time.perf_counter() - start
-    log = _ANSI.sub("", proc.stdout)
-    (BUILD / "book-build-class.log").write_text(log)
-    return proc.returncode, log, seconds
+    return _timed_build(lambda env: subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                                   stderr=subprocess.STDOUT, text=True, timeout=BUILD_TIMEOUT_S),
+                        "book-build-class.log")
 
 
 def test_class_edition_builds_strictly_from_the_readers_cache(class_build):
     returncode, log, seconds = class_build
     assert returncode == 0, (f"`make html EDITION=class` failed (exit {returncode}, {seconds:.0f} s); "
                              f"blamed: {_failing_notebooks(log) or '-'}\nend of the log:\n{log[-3000:]}")
-    executed = sorted({os.path.relpath(m.group(1), ROOT) for m in
-                       re.finditer(r"^(/\S+?\.md): Executing notebook", log, re.MULTILINE)})
+    executed = _executed_notebooks(log)
     assert not executed, f"the class edition executed notebooks the reader build had cached: {executed}"
     missing = [p for p in PAGES if not (HTML_CLASS / f"{p}.html").is_file()]
     assert not missing, f"pages in _toc.yml without class-edition HTML: {missing}"
@@ -264,16 +267,12 @@ def zh_build(book_build):
     returncode, _, _ = book_build
     if returncode != 0:
         pytest.fail("the English edition did not build (see test_book_builds_strictly)", pytrace=False)
-    env = dict(os.environ, PYTHONUNBUFFERED="1", NO_COLOR="1", **BOOK_BUILD_ENV)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    start = time.perf_counter()
-    proc = i18n.build("zh_CN", env=env, timeout=BUILD_TIMEOUT_S, log=lambda *_: None)
-    seconds = time.perf_counter() - start
-    log = _ANSI.sub("", proc.stdout)
-    (BUILD / "book-build-zh_CN.log").write_text(log)
+    returncode, log, seconds = _timed_build(
+        lambda env: i18n.build("zh_CN", env=env, timeout=BUILD_TIMEOUT_S, log=lambda *_: None),
+        "book-build-zh_CN.log", **BOOK_BUILD_ENV)
     (BUILD / "book-build-times.txt").write_text(
         f"English edition: {book_build[2]:.1f} s\nChinese edition (after it, from its cache): {seconds:.1f} s\n")
-    return proc.returncode, log, seconds
+    return returncode, log, seconds
 
 
 def test_chinese_edition_builds_strictly_from_the_english_cache(zh_build):
@@ -281,8 +280,7 @@ def test_chinese_edition_builds_strictly_from_the_english_cache(zh_build):
     assert returncode == 0, (f"the Chinese edition's strict build failed (exit {returncode}, {seconds:.0f} s); "
                              f"blamed: {_failing_notebooks(log) or '-'}\n(full log: _build/book-build-zh_CN.log)\n"
                              f"end of the log:\n{log[-3000:]}")
-    executed = sorted({os.path.relpath(m.group(1), ROOT) for m in
-                       re.finditer(r"^(/\S+?\.md): Executing notebook", log, re.MULTILINE)})
+    executed = _executed_notebooks(log)
     assert not executed, f"the Chinese edition executed notebooks the English build had cached: {executed}"
     missing = [p for p in PAGES if not (HTML_ZH / f"{p}.html").is_file()]
     assert not missing, f"pages in _toc.yml without a Chinese page: {missing}"
