@@ -572,5 +572,5 @@ def _run(repeats, data_dir, threads, memory, print) -> dict:
               + (f"{peak / 1e6:.0f} MB" if peak else "not measured (no rusage on this system, or it failed)")
               + f" (the float32 training set is {train_bytes / 1e6:.0f} MB)")
     return {"blas": blas, "load_s": load_s, "numpy_epoch_s": numpy_s, "textbook_epoch_s": textbook_s,
-            "torch_epoch_s": torch_s,
-            "shape_bound_s": shape_s, "floor_s": floor_s, "gflops": gflops, "bound_s": bound_s, "train_peak_bytes": peak}
+            "torch_epoch_s": torch_s, "shape_bound_s": shape_s, "floor_s": floor_s, "gflops": gflops,
+            "bound_s": bound_s, "train_peak_bytes": peak}

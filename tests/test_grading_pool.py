@@ -11,8 +11,13 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -21,6 +26,7 @@ import pytest
 from assignment_bugs import harness as h
 from mnistlab import cli
 from mnistlab.checks import GRADED, grade_id
+from mnistlab.grader import pool
 from mnistlab.grader.pool import in_shard, parse_shard
 from mnistlab.grader.worker import stored_scores
 from mnistlab.grader.preflight import MAX_NOTEBOOK_BYTES, Rejection, preflight
@@ -238,14 +244,6 @@ sys.stdin.read()  # until killed
 
 
 def test_a_killed_runs_private_folder_is_removed_by_the_next_run_and_a_live_one_is_kept(tmp_path, monkeypatch):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import tempfile
-
-    from mnistlab.grader import pool
-
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     owners = [subprocess.Popen([sys.executable, "-c", _RUN_DIR_OWNER], env=env, stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True) for _ in range(2)]

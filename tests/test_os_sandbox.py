@@ -16,23 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import csv
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from assignment_bugs import harness as h
+from process_helpers import left_after, processes_with
 from mnistlab.checks import GRADED, grade_id
 from mnistlab.grader import os_sandbox
 from mnistlab.grader.settings import DISK_LIMIT_MB, FILE_LIMIT, OPEN_FILES_LIMIT, PROCESS_LIMIT
@@ -353,24 +351,6 @@ def test_without_the_guard_the_os_sandbox_still_hides_the_course(tmp_path):
 # ---------------------------------------------------------------------------
 
 
-def _marked(marker: str) -> dict[int, str]:
-    """The processes (host pid -> command line) with ``marker`` in their environment."""
-    found = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            with contextlib.suppress(OSError):
-                if marker.encode() in (proc / "environ").read_bytes().split(b"\0"):
-                    found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
-    return found
-
-
-def _wait_until_gone(marker: str, seconds: float) -> dict[int, str]:
-    deadline = time.monotonic() + seconds
-    while (left := _marked(marker)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return left
-
-
 #: A grading process's part, alone: start one sandboxed kernel, say so, then wait to be killed.
 _KERNEL_OWNER = """
 import asyncio, sys
@@ -397,18 +377,16 @@ def test_a_sandboxed_kernel_ends_when_its_grading_process_is_killed(tmp_path):
         while (line := owner.stdout.readline()) and line.strip() != "ready":
             lines.append(line)
         assert line.strip() == "ready", "".join(lines)
-        running = _marked(marker)
+        running = processes_with(marker)
         assert any("ipykernel" in cmd for cmd in running.values()), running
         assert any(cmd.startswith("bwrap ") for cmd in running.values()), running
         owner.kill()  # SIGKILL: nothing of the grading process runs any more
         owner.wait(timeout=10)
-        left = _wait_until_gone(marker, 15)
+        left = left_after(marker, 15)
         assert not left, f"still running 15 s after the grading process was killed: {left}"
     finally:
         owner.kill()
-        for pid in _marked(marker):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+        left_after(marker, 0)
 
 
 def test_the_lifeline_alone_ends_the_sandbox(tmp_path):

@@ -12,12 +12,10 @@ Its timings are printed (``pytest -s``).
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +25,7 @@ from pathlib import Path
 import pytest
 
 import slurm_cluster
+from process_helpers import left_after
 from assignment_bugs import harness as h
 from mnistlab import cli
 from mnistlab.checks import GRADED
@@ -105,32 +104,6 @@ def slurm(request):
 
 def _results(course: Path) -> list[Path]:
     return sorted((course / ".mnistlab-grading" / A / "results").glob("*.json"))
-
-
-def _array_processes(job: str) -> list[str]:
-    """Processes still running with the array's job id in their environment (Slurm sets it in every task)."""
-    found = []
-    marker = f"SLURM_ARRAY_JOB_ID={job}".encode()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if marker in (proc / "environ").read_bytes().split(b"\0"):
-                found.append(proc.name + " " + (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120])
-        except OSError:
-            continue
-    return found
-
-
-def _array_processes_after(job: str, seconds: float) -> list[str]:
-    """:func:`_array_processes` once none is left, or after ``seconds``; those left are then killed."""
-    deadline = time.monotonic() + seconds
-    while (left := _array_processes(job)) and time.monotonic() < deadline:
-        time.sleep(0.25)
-    for line in left:  # so that they cannot touch the rest of the suite
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            os.kill(int(line.split()[0]), signal.SIGKILL)
-    return left
 
 
 def _rows_per_student(course: Path) -> dict[str, tuple[int, int]]:
@@ -215,7 +188,7 @@ def test_a_class_graded_as_a_slurm_job_array_equals_one_machine_after_a_killed_t
     # task is not always among them: proctrack/linuxproc follows parent ids, and a bwrap whose grading
     # worker died first is no longer below the task. The kernel's lifeline (os_sandbox.bwrap_command)
     # ends it when the worker ends, whatever killed the worker.
-    left = _array_processes_after(job, 60)
+    left = left_after(f"SLURM_ARRAY_JOB_ID={job}", 60)  # Slurm sets it in every task
     assert not left, f"processes of the cancelled array still running after 60 s: {left}"
     shard0_log = re.search(r"graded (\d+) submission\(s\) of \S+ in ([\d.]+) s", output_text[0])
     assert shard0_log, output_text[0]

@@ -36,11 +36,11 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Unicode
 
-from mnistlab.checks import GRADED, grade_id, hidden_draws
+from mnistlab.checks import GRADED, grade_id
 from mnistlab.grader.course import environment
 from mnistlab.grader.course_secret import ensure_secret, grading_seed
 from mnistlab.grader.robust_execute import AUTOGRADE_PREPROCESSORS as _ROBUST, RobustExecute, error_output
-from mnistlab.grader.settings import CELL_TIMEOUT, KERNEL_ENV, TRAINING_RUN_TIMEOUT
+from mnistlab.grader.settings import CELL_TIMEOUT, TRAINING_RUN_TIMEOUT
 
 #: Where GuardedExecute leaves what IsolatedRecheck needs, in nbconvert's resources (this process only).
 _RESOURCE_KEY = "mnistlab_guarded"
@@ -74,8 +74,8 @@ class GuardedExecute(RobustExecute):
     ).tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
-        from mnistlab.grader import os_sandbox, sandbox
-        from mnistlab.grader.worker import MEMORY_LIMIT_MB, only_submitted_files
+        from mnistlab.grader import os_sandbox
+        from mnistlab.grader.worker import kernel_confinement, only_submitted_files
 
         if not self.course_root:
             raise ValueError("GuardedExecute.course_root is not set: the course's nbgrader_config.py sets it to "
@@ -89,30 +89,16 @@ class GuardedExecute(RobustExecute):
                              course / ".mnistlab-secret")
         seed = grading_seed(secret, assignment, student)
         private = Path(tempfile.mkdtemp(prefix="mnistlab-autograde-"))
-        (private / "tmp").mkdir()
         resources[_RESOURCE_KEY] = {"seed": seed, "private": str(private), "course": str(course)}
-        # The kernel in the OS sandbox, as mnistlab grade's (mnistlab.grader.worker.confine_kernels): its
+        # The kernel in the OS sandbox, as mnistlab grade's (mnistlab.grader.worker.kernel_confinement): its
         # own network, nothing of the course, a tmpfs with the disk quota as its only writable place.
-        confined = os_sandbox.unavailable_reason() is None
-        if not confined:
+        if os_sandbox.unavailable_reason() is not None:
             os_sandbox.warn_once(self.log.warning)
-        hidden = _what_to_hide(course, workdir, private)
-        report = private / "kernel-guard.jsonl"
-        report.touch()
-        ipython = sandbox.kernel_startup_dir(
-            private / "ipython", writable=[os_sandbox.WRITABLE] if confined else [workdir, private / "tmp"],
-            hidden=hidden, memory_mb=MEMORY_LIMIT_MB, report_path=report,
-        )
-        for folder in (ipython / "matplotlib", private / "tmp"):  # MPLCONFIGDIR, in the sandbox and without it
-            os_sandbox.seed_matplotlib_cache(folder)
+        manager, env = kernel_confinement(private, workdir, _what_to_hide(course, workdir, private), seed)
         self.kernel_manager_class = os_sandbox.SandboxedKernelManager
         self.explain_limits = True
-        self.config.SandboxedKernelManager.runtime = {"dir": str(private / "runtime")}
-        self.config.SandboxedKernelManager.confinement = {
-            "hidden": [str(p) for p in hidden], "readable": [str(ipython)], "writable_files": [str(report)],
-            "ipython_dir": str(ipython)}
-        env = {**KERNEL_ENV, "IPYTHONDIR": str(ipython), "TMPDIR": str(private / "tmp"), "MPLBACKEND": "Agg",
-               "MPLCONFIGDIR": str(private / "tmp"), hidden_draws.SEED_ENV: seed}
+        for name, value in manager.items():
+            setattr(self.config.SandboxedKernelManager, name, value)
         try:
             with environment(env):
                 return super().preprocess(nb, resources, km)

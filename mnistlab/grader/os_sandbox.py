@@ -112,7 +112,8 @@ WARNING = (
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 
 # Runs as pid 2 of the sandbox with CAP_SYS_ADMIN in its user namespace: $1 MB and $2 inodes for the
-# tmpfs, then the command. Nothing of the submission is interpolated into it.
+# tmpfs at $3, the submission $4, the IPython folder $5, the lifeline's descriptor $6 (or -), then the
+# command. Nothing of the submission is interpolated into it.
 _SETUP = r"""set -e
 mount -t tmpfs -o "size=${1}m,nr_inodes=$2,mode=0755" mnistlab-submission "$3"
 mkdir -p "$3/work" "$3/tmp" "$3/home" "$3/k"
@@ -120,9 +121,10 @@ if [ -d "$4" ]; then cp -R "$4/." "$3/work/"; fi
 if [ -d "$5" ]; then cp -R "$5" "$3/ipython"; fi
 if [ -d "$5/matplotlib" ]; then cp -R "$5/matplotlib/." "$3/tmp/"; fi
 if [ "$6" != - ]; then
-  # The lifeline: the grading process holds the pipe's other end. However it ends (even by SIGKILL, which
-  # bwrap's --die-with-parent does not always pass on), the read sees the end of the pipe and everything in
-  # the sandbox is killed; pid 1 (bwrap) then ends with its child, and the PID namespace with it.
+  # The lifeline: the grading process holds the pipe's other end. However it ends (a batch system's
+  # SIGTERM to every process can leave bwrap alive where its SIGKILL no longer looks, and --die-with-parent
+  # then never fires), the read sees the end of the pipe and everything in the sandbox is killed; pid 1
+  # (bwrap) then ends with its child, and the PID namespace with it.
   # It runs as a child of pid 1, not of the command (ipykernel signals its own children when it shuts
   # down), and reads through /proc (dash's redirections take one-digit descriptors only).
   (setpriv --inh-caps=-all --bounding-set=-all --no-new-privs -- \

@@ -121,30 +121,37 @@ def _private_config(course: Path, private: Path):
     return config, env
 
 
-def confine_kernels(private: Path, course: Path, student: str, assignment: str, config, hidden_seed: str) -> dict:
-    """Confine the kernels of ``config`` (a private course's): the OS sandbox, the guard's start-up file.
+def kernel_confinement(private: Path, workdir: Path, hidden: list, hidden_seed: str) -> tuple[dict, dict]:
+    """How one grading kernel is confined, for ``mnistlab grade``'s workers and nbgrader's own path alike.
 
-    The one place a grading kernel's confinement is decided: nbgrader's own
-    autograde path can call it with its own ``config`` too.
+    Writes the guard's start-up folder (``private/ipython``), its report file and
+    the Matplotlib font lists into ``private``.
 
-    Returns the kernel's environment: IPYTHONDIR with the guard's start-up file, a
-    private TMPDIR, one BLAS thread, the student's grading seed (``hidden_seed``, from which the
-    hidden checks' random cases draw; never the course secret itself). ``config`` gets the sandboxed kernel manager
-    (:mod:`mnistlab.grader.os_sandbox`; without the sandbox it still sets the
-    resource limits and puts the sockets in the private folder).
+    Parameters
+    ----------
+    private : Path
+        A folder of this grading only (never the student's).
+    workdir : Path
+        The notebook's folder (writable for the guard where there is no OS sandbox).
+    hidden : list of Path
+        What the kernel must not see.
+    hidden_seed : str
+        The student's grading seed, from which the hidden checks' random cases
+        draw (never the course secret itself).
+
+    Returns
+    -------
+    (dict, dict)
+        The traits of :class:`mnistlab.grader.os_sandbox.SandboxedKernelManager`
+        (``runtime``, ``confinement``), and the kernel's environment: IPYTHONDIR
+        with the guard's start-up file, a private TMPDIR, one BLAS thread, the seed.
     """
-    from jupyter_core.paths import jupyter_runtime_dir
-
     from mnistlab.grader import os_sandbox, sandbox
 
-    workdir = private / "autograded" / student / assignment
     tmp = private / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     report = private / "kernel-guard.jsonl"
     report.touch()
-    # The runtime folder holds every kernel's connection file and key: with parallel workers, a
-    # submission could otherwise send code to another student's kernel.
-    hidden = [*hidden_course_paths(course), private, Path(jupyter_runtime_dir())]
     confined = os_sandbox.unavailable_reason() is None
     ipython = sandbox.kernel_startup_dir(
         private / "ipython",
@@ -156,17 +163,38 @@ def confine_kernels(private: Path, course: Path, student: str, assignment: str, 
     # MPLCONFIGDIR: the OS sandbox copies ipython/matplotlib into its own; without it, tmp is the kernel's.
     for folder in (ipython / "matplotlib", tmp):
         os_sandbox.seed_matplotlib_cache(folder)
-    config.Execute.kernel_manager_class = os_sandbox.SandboxedKernelManager
-    config.RobustExecute.explain_limits = True
-    config.SandboxedKernelManager.runtime = {"dir": str(private / "runtime")}
-    config.SandboxedKernelManager.confinement = {
-        "hidden": [str(p) for p in hidden], "readable": [str(ipython)], "writable_files": [str(report)],
-        "ipython_dir": str(ipython)}
+    manager = {"runtime": {"dir": str(private / "runtime")},
+               "confinement": {"hidden": [str(p) for p in hidden], "readable": [str(ipython)],
+                               "writable_files": [str(report)], "ipython_dir": str(ipython)}}
     # Matplotlib writes its font cache on first import; elsewhere than a writable folder that fails
     # with a warning on stderr, which nbgrader would count against the cell. (In the OS sandbox,
     # TMPDIR, HOME and MPLCONFIGDIR are its own.)
-    return {**KERNEL_ENV, "IPYTHONDIR": str(ipython), "TMPDIR": str(tmp), "MPLBACKEND": "Agg",
-            "MPLCONFIGDIR": str(tmp), hidden_draws.SEED_ENV: hidden_seed}
+    env = {**KERNEL_ENV, "IPYTHONDIR": str(ipython), "TMPDIR": str(tmp), "MPLBACKEND": "Agg",
+           "MPLCONFIGDIR": str(tmp), hidden_draws.SEED_ENV: hidden_seed}
+    return manager, env
+
+
+def confine_kernels(private: Path, course: Path, student: str, assignment: str, config, hidden_seed: str) -> dict:
+    """Confine the kernels of ``config`` (a private course's): the OS sandbox, the guard's start-up file.
+
+    ``config`` gets the sandboxed kernel manager (:mod:`mnistlab.grader.os_sandbox`;
+    without the sandbox it still sets the resource limits and puts the sockets in
+    the private folder) configured by :func:`kernel_confinement`, whose
+    environment for the kernel this returns.
+    """
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    from mnistlab.grader import os_sandbox
+
+    # The runtime folder holds every kernel's connection file and key: with parallel workers, a
+    # submission could otherwise send code to another student's kernel.
+    hidden = [*hidden_course_paths(course), private, Path(jupyter_runtime_dir())]
+    manager, env = kernel_confinement(private, private / "autograded" / student / assignment, hidden, hidden_seed)
+    config.Execute.kernel_manager_class = os_sandbox.SandboxedKernelManager
+    config.RobustExecute.explain_limits = True
+    for name, value in manager.items():
+        setattr(config.SandboxedKernelManager, name, value)
+    return env
 
 
 def only_submitted_files(autograded: Path, submitted: Path) -> list[str]:
