@@ -18,7 +18,9 @@ Prints, from a single process so that the ratios compare like with like:
    large square product (which batch-128 shapes cannot reach); then the
    *floor* (:func:`floor_runner`): the products with each mini-batch copied
    out of the shuffled data and every weight's momentum update, what any NumPy
-   loop of the model pays before its biases, activations and loss;
+   loop of the model pays before its biases, activations and loss, and the same
+   with the plain SGD step and with no update, which say where the floor's time
+   goes;
 6. the peak memory (maximum resident set) of ``mnistlab train`` for one epoch.
 
 The timings of 3-5 are interleaved, one of each per repeat, and reported as
@@ -252,8 +254,13 @@ def shape_matched_runner(layer_sizes=LAYER_SIZES, n: int = 60_000, batch_size: i
     return run
 
 
+#: What :func:`floor_runner` does to the weights after each step's products: nothing, the SGD step
+#: (``w += step``, one pass over each weight) or the momentum update (three passes).
+FLOOR_UPDATES = ("none", "sgd", "momentum")
+
+
 def floor_runner(x: np.ndarray, layer_sizes=LAYER_SIZES, batch_size: int = BATCH_SIZE,
-                 momentum: float = OPTIM_CONFIG["momentum"], rng=0):
+                 momentum: float = OPTIM_CONFIG["momentum"], rng=0, update: str = "momentum"):
     """A function that times what no NumPy training loop of this model can leave out.
 
     One epoch of: each mini-batch copied out of ``x`` in a shuffled order
@@ -264,6 +271,10 @@ def floor_runner(x: np.ndarray, layer_sizes=LAYER_SIZES, batch_size: int = BATCH
     v += step; w += v``). Nothing else: no bias, activation or loss. The other
     operands are random arrays of the epoch's shapes and of ``x``'s dtype.
 
+    With ``update="sgd"`` each weight gets the plain SGD step instead (``w += step``,
+    the one pass over it that any NumPy loop makes); with ``"none"``, no update: what
+    is left is the products and the mini-batch copies.
+
     Parameters
     ----------
     x : ndarray, shape (N, D)
@@ -273,6 +284,8 @@ def floor_runner(x: np.ndarray, layer_sizes=LAYER_SIZES, batch_size: int = BATCH
     momentum : float
     rng : np.random.Generator, int or None
         The operands and the shuffled orders.
+    update : {"momentum", "sgd", "none"}
+        See :data:`FLOOR_UPDATES`.
 
     Returns
     -------
@@ -284,6 +297,8 @@ def floor_runner(x: np.ndarray, layer_sizes=LAYER_SIZES, batch_size: int = BATCH
     """
     from mnistlab._rng import as_generator
 
+    if update not in FLOOR_UPDATES:
+        raise ValueError(f"floor_runner: update must be one of {FLOOR_UPDATES}, not {update!r}")
     gen = as_generator(rng)
     dtype, pairs = x.dtype, list(zip(layer_sizes[:-1], layer_sizes[1:]))
     weights = [gen.standard_normal((a, b)).astype(dtype) for a, b in pairs]
@@ -308,9 +323,12 @@ def floor_runner(x: np.ndarray, layer_sizes=LAYER_SIZES, batch_size: int = BATCH
                 np.matmul(ins[layer].T, dout, out=steps[layer])
                 if layer > 0:
                     np.matmul(dout, w.T, out=dxs[layer][:n])
-                v *= momentum
-                v += steps[layer]
-                w += v
+                if update == "momentum":
+                    v *= momentum
+                    v += steps[layer]
+                    w += v
+                elif update == "sgd":
+                    w += steps[layer]
         return time.perf_counter() - start
 
     run.weights, run.velocities, run.douts = weights, velocities, douts
@@ -462,8 +480,9 @@ def run(repeats: int = 5, data_dir=None, threads: int | None = None, memory: boo
     -------
     dict
         ``blas`` (list of dict), ``load_s``, ``numpy_epoch_s``,
-        ``textbook_epoch_s``, ``torch_epoch_s`` (or None), ``shape_bound_s``, ``floor_s``, ``gflops``,
-        ``bound_s``, ``train_peak_bytes`` (or None).
+        ``textbook_epoch_s``, ``torch_epoch_s`` (or None), ``shape_bound_s``, ``floor_s``,
+        ``floor_sgd_s``, ``floor_copies_s``, ``gflops``, ``bound_s``,
+        ``train_peak_bytes`` (or None).
     """
     from contextlib import nullcontext
 
@@ -507,18 +526,20 @@ def _run(repeats, data_dir, threads, memory, print) -> dict:
         print("PyTorch is not importable: the comparison is skipped (see the README's benchmark section)")
     torch_epoch = _torch_epoch_runner(torch, init, x, y, threads) if torch is not None else None
     products_alone = shape_matched_runner(LAYER_SIZES, len(x), BATCH_SIZE, np.float32, rng=2)
-    floor = floor_runner(x, LAYER_SIZES, BATCH_SIZE, rng=3)
+    floors = {f"floor {update}": floor_runner(x, LAYER_SIZES, BATCH_SIZE, rng=3, update=update)
+              for update in FLOOR_UPDATES}
     rng = np.random.default_rng(1)
     square = 2048
     flops_square = 2.0 * square**3
     a = rng.standard_normal((square, square), dtype=np.float32)
     b = rng.standard_normal((square, square), dtype=np.float32)
 
-    times = {"numpy": [], "textbook": [], "torch": [], "shape": [], "floor": [], "square": []}
+    times = {"numpy": [], "textbook": [], "torch": [], "shape": [], "square": [], **{key: [] for key in floors}}
     for round_ in range(repeats + 1):  # round 0 warms up (threads started, pages touched) and is not kept
         figures = {"numpy": _numpy_epoch(model, x, y, rng),
                    "textbook": _numpy_epoch(textbook_model, x, y, rng, fused=False),
-                   "shape": products_alone(), "floor": floor(), "square": _timed(lambda: a @ b)}
+                   "shape": products_alone(), "square": _timed(lambda: a @ b),
+                   **{key: floor() for key, floor in floors.items()}}
         if torch_epoch:
             time.sleep(SETTLE_SECONDS)  # NumPy's BLAS threads stop spinning before PyTorch's epoch...
             figures["torch"] = torch_epoch(rng)
@@ -548,11 +569,15 @@ def _run(repeats, data_dir, threads, memory, print) -> dict:
     shape_s = statistics.median(times["shape"])
     print(f"shape-matched bound: the epoch's {count} float32 matrix products alone, back to back "
           f"(median of {repeats}): {shape_s:.3f} s {_figures(times['shape'])} = {flops / shape_s / 1e9:.1f} GFLOP/s")
-    floor_s = statistics.median(times["floor"])
+    floor_s, floor_sgd_s, floor_copies_s = (statistics.median(times[f"floor {update}"])
+                                            for update in ("momentum", "sgd", "none"))
     print(f"floor: the same products with each mini-batch copied out of the shuffled training set and every "
           f"weight's momentum update (v *= momentum; v += step; w += v), nothing else (median of {repeats}): "
-          f"{floor_s:.3f} s {_figures(times['floor'])} = {floor_s / shape_s:.2f}x the shape-matched bound "
+          f"{floor_s:.3f} s {_figures(times['floor momentum'])} = {floor_s / shape_s:.2f}x the shape-matched bound "
           f"(what any NumPy loop of this model pays before its biases, activations and loss)")
+    print(f"  where the floor's time goes: the products and mini-batch copies alone {floor_copies_s:.3f} s "
+          f"= {floor_copies_s / shape_s:.2f}x; with the plain SGD step instead (w += step, the one pass over "
+          f"each weight any NumPy loop makes) {floor_sgd_s:.3f} s = {floor_sgd_s / shape_s:.2f}x")
     gflops = flops_square / statistics.median(times["square"]) / 1e9
     bound_s = flops / (gflops * 1e9)
     print(f"BLAS float32 matmul {square}^3 (median of {repeats}): {gflops:.1f} GFLOP/s, {threads} threads; "
@@ -572,5 +597,6 @@ def _run(repeats, data_dir, threads, memory, print) -> dict:
               + (f"{peak / 1e6:.0f} MB" if peak else "not measured (no rusage on this system, or it failed)")
               + f" (the float32 training set is {train_bytes / 1e6:.0f} MB)")
     return {"blas": blas, "load_s": load_s, "numpy_epoch_s": numpy_s, "textbook_epoch_s": textbook_s,
-            "torch_epoch_s": torch_s, "shape_bound_s": shape_s, "floor_s": floor_s, "gflops": gflops,
-            "bound_s": bound_s, "train_peak_bytes": peak}
+            "torch_epoch_s": torch_s, "shape_bound_s": shape_s, "floor_s": floor_s,
+            "floor_sgd_s": floor_sgd_s, "floor_copies_s": floor_copies_s, "gflops": gflops, "bound_s": bound_s,
+            "train_peak_bytes": peak}

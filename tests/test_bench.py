@@ -95,3 +95,31 @@ def test_the_floor_sees_every_sample_of_a_short_last_batch():
     w0 = run.weights[0].copy()
     run()
     np.testing.assert_allclose(run.weights[0] - w0, np.outer(x.sum(axis=0), r), rtol=1e-10)
+
+
+def test_the_floor_with_the_sgd_step_moves_each_weight_by_its_steps_and_keeps_no_velocity():
+    # All-ones images: each of the k full batches has the same step s = ones^T dout, so plain SGD
+    # moves the first layer by k * s (momentum 0.5 is given and must play no part).
+    n, batch = 24, 8
+    run = bench.floor_runner(np.ones((n, 6), np.float32), (6, 5, 3), batch_size=batch, momentum=0.5,
+                             rng=0, update="sgd")
+    w0 = run.weights[0].copy()
+    run()
+    s = np.ones(batch, np.float32) @ run.douts[0]
+    # (atol: three float32 additions to weights of size ~1 round by up to 3 * 6e-8 each)
+    np.testing.assert_allclose(run.weights[0] - w0, np.broadcast_to((n // batch) * s, w0.shape),
+                               rtol=1e-5, atol=5e-7)
+    assert all(not v.any() for v in run.velocities)
+
+
+def test_the_floor_without_an_update_leaves_the_weights_as_they_were():
+    run = bench.floor_runner(np.ones((20, 6), np.float32), (6, 5, 3), batch_size=8, rng=0, update="none")
+    before = [w.copy() for w in run.weights]
+    assert run() > 0
+    for w, w0 in zip(run.weights, before):
+        np.testing.assert_array_equal(w, w0)
+
+
+def test_the_floor_names_the_updates_it_knows():
+    with pytest.raises(ValueError, match="update must be one of .*'adam'"):
+        bench.floor_runner(np.ones((4, 6), np.float32), (6, 5, 3), batch_size=2, update="adam")
