@@ -171,6 +171,12 @@ def _timed_build(run, log_name: str, **env_extra) -> tuple[int, str, float]:
     return proc.returncode, log, seconds
 
 
+def _command(cmd: list[str]):
+    """A build for :func:`_timed_build`: ``cmd`` run in the checkout, its output captured."""
+    return lambda env: subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True, timeout=BUILD_TIMEOUT_S)
+
+
 def _executed_notebooks(log: str) -> list[str]:
     """The pages a build's log says it executed (none, for a build that uses the cache)."""
     return sorted({os.path.relpath(m.group(1), ROOT) for m in
@@ -187,9 +193,7 @@ def book_build():
                        stderr=subprocess.STDOUT, text=True, timeout=BUILD_TIMEOUT_S)
     cmd = _jupyter_book() + ["build", "--all", "-W", "-n", "--keep-going", "."]
     shutil.rmtree(HTML / "reports", ignore_errors=True)  # stale execution reports would mislead
-    return _timed_build(lambda env: subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                                   stderr=subprocess.STDOUT, text=True, timeout=BUILD_TIMEOUT_S),
-                        "book-build.log", **BOOK_BUILD_ENV)
+    return _timed_build(_command(cmd), "book-build.log", **BOOK_BUILD_ENV)
 
 
 def test_book_builds_strictly(book_build):
@@ -242,9 +246,7 @@ def class_build(book_build):
         pytest.fail("the class edition is built by `make html EDITION=class`: install make", pytrace=False)
     bin_dir = Path(_jupyter_book()[0]).parent
     cmd = [make, "--no-print-directory", "html", "EDITION=class", f"BIN={bin_dir}"]
-    return _timed_build(lambda env: subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                                   stderr=subprocess.STDOUT, text=True, timeout=BUILD_TIMEOUT_S),
-                        "book-build-class.log")
+    return _timed_build(_command(cmd), "book-build-class.log")
 
 
 def test_class_edition_builds_strictly_from_the_readers_cache(class_build):

@@ -161,8 +161,7 @@ def kernel_confinement(private: Path, workdir: Path, hidden: list, hidden_seed: 
         report_path=report,
     )
     # MPLCONFIGDIR: the OS sandbox copies ipython/matplotlib into its own; without it, tmp is the kernel's.
-    for folder in (ipython / "matplotlib", tmp):
-        os_sandbox.seed_matplotlib_cache(folder)
+    os_sandbox.seed_matplotlib_cache(ipython / "matplotlib" if confined else tmp)
     manager = {"runtime": {"dir": str(private / "runtime")},
                "confinement": {"hidden": [str(p) for p in hidden], "readable": [str(ipython)],
                                "writable_files": [str(report)], "ipython_dir": str(ipython)}}
